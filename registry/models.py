@@ -1,0 +1,63 @@
+"""The catalogue releases point at: repositories and environments."""
+
+from __future__ import annotations
+
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models.functions import Length
+from simple_history.models import HistoricalRecords
+
+from releases.manifests.reader import ENVIRONMENT_RE, NAME_RE
+
+models.CharField.register_lookup(Length)
+
+
+class Repository(models.Model):
+    """A git repository that release manifests pin."""
+
+    name = models.CharField(
+        max_length=100,
+        unique=True,
+        validators=[RegexValidator(NAME_RE, "Letters, digits, '.', '_' and '-'.")],
+    )
+    git_url = models.CharField(
+        "git URL",
+        max_length=500,
+        blank=True,
+        help_text="Where the validator fetches tags; empty = REGISTRY_GIT_URL_TEMPLATE.",
+    )
+    package_name = models.CharField(
+        max_length=200, blank=True, help_text="The package on the index, when it differs from the name."
+    )
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "repositories"
+        constraints = [
+            models.CheckConstraint(condition=models.Q(name__length__gt=0), name="repository_name_not_empty"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Environment(models.Model):
+    """A place releases are deployed to (production, staging, ...)."""
+
+    name = models.CharField(
+        max_length=63,
+        unique=True,
+        validators=[RegexValidator(ENVIRONMENT_RE, "Letters, digits, '_' and '-'.")],
+    )
+    display_order = models.PositiveIntegerField(default=0, help_text="Columns of the deployment matrix.")
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["display_order", "name"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(name__length__gt=0), name="environment_name_not_empty"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name

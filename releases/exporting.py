@@ -1,0 +1,90 @@
+"""Build manifests from stored releases and write them out in canonical form."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from .manifests import EnvironmentEntry, Manifest, RepositoryEntry, dump_manifest
+from .models import Release
+
+
+class UnknownRelease(LookupError):
+    def __init__(self, versions: list[str]) -> None:
+        self.versions = versions
+        super().__init__("unknown release version(s): " + ", ".join(versions))
+
+
+def release_to_manifest(release: Release) -> Manifest:
+    """The manifest a release stands for; expects ``Release.objects.with_manifest_data()``."""
+    repositories = tuple(
+        RepositoryEntry(
+            name=pin.repository.name,
+            tag=pin.tag,
+            commit_sha=pin.commit_sha,
+            package_version=pin.package_version,
+            url=pin.url or None,
+            depends_on=tuple(link.depends_on.repository.name for link in pin.dependency_links.all()),
+        )
+        for pin in release.pins.all()
+    )
+    environments = {
+        deployment.environment.name: EnvironmentEntry(
+            namespace=deployment.namespace,
+            deployed_at=deployment.deployed_at,
+            status=deployment.status,
+        )
+        for deployment in release.deployments.all()
+    }
+    return Manifest(
+        version=release.version,
+        repositories=repositories,
+        created_at=release.created_at,
+        created_by=release.created_by,
+        environments=environments,
+        metadata=release.metadata,
+    )
+
+
+def load_releases(versions: Iterable[str] | None = None) -> list[Release]:
+    """Releases with everything an export needs; ``None`` means all, oldest version first."""
+    queryset = Release.objects.with_manifest_data()
+    if versions is None:
+        return sorted(queryset, key=lambda release: _version_key(release.version))
+    wanted = list(dict.fromkeys(versions))
+    found = {release.version: release for release in queryset.filter(version__in=wanted)}
+    missing = [version for version in wanted if version not in found]
+    if missing:
+        raise UnknownRelease(missing)
+    return [found[version] for version in wanted]
+
+
+def export_release(version: str, format: str = "yaml") -> str:
+    """Canonical manifest text of one stored release."""
+    (release,) = load_releases([version])
+    return dump_manifest(release_to_manifest(release), format)
+
+
+def manifest_filename(version: str, format: str = "yaml") -> str:
+    """``v1.4.yaml``: the layout of the IaC repository's ``manifests/`` folder."""
+    return f"v{version}.{format}"
+
+
+def export_to_directory(
+    directory: Path, versions: Iterable[str] | None = None, format: str = "yaml"
+) -> list[Path]:
+    """Write ``DIR/v<version>.<format>`` for each release; returns the files written."""
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for release in load_releases(versions):
+        path = directory / manifest_filename(release.version, format)
+        path.write_text(dump_manifest(release_to_manifest(release), format), encoding="utf-8")
+        written.append(path)
+    return written
+
+
+def _version_key(version: str) -> tuple[tuple[int, int | str], ...]:
+    """Natural order: 1.2 < 1.10; numbers before words within a part."""
+    parts = version.replace("-", ".").replace("+", ".").replace("_", ".").split(".")
+    return tuple((0, int(part)) if part.isdigit() else (1, part) for part in parts)
+

@@ -1,0 +1,425 @@
+"""Import manifests into the registry: one transaction per call, a diff as the answer.
+
+The importer reads the stored release back as a manifest, compares it with the incoming one
+(:func:`diff_manifests`) and writes only the difference, in bulk, with a history record for
+every row it creates, changes or deletes. The number of queries does not depend on the number
+of pins.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Max, Model
+from django.utils import timezone
+from simple_history.utils import bulk_create_with_history, bulk_update_with_history
+
+from registry.models import Environment, Repository
+
+from .exporting import release_to_manifest
+from .manifests import (
+    Finding,
+    Manifest,
+    ManifestDiff,
+    ManifestRejected,
+    check_manifest,
+    diff_manifests,
+    read_manifest_file,
+)
+from .models import EnvironmentDeployment, PinDependency, Release, RepositoryPin
+
+MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
+_PIN_PATH = re.compile(r"^repositories\[(\d+)\]")
+
+
+@dataclass
+class ImportResult:
+    """What one manifest did (or, in a dry run, would do) to the registry."""
+
+    source: str
+    version: str
+    diff: ManifestDiff
+    findings: list[Finding] = field(default_factory=list)
+    release: Release | None = None
+    dry_run: bool = False
+
+    @property
+    def action(self) -> str:
+        if self.diff.created:
+            return "created"
+        return "updated" if self.diff.changed else "unchanged"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "version": self.version,
+            "action": self.action,
+            "dry_run": self.dry_run,
+            "diff": self.diff.as_dict(),
+            "findings": [finding.as_dict() for finding in self.findings],
+        }
+
+
+def manifest_files(paths: Iterable[Path | str]) -> list[Path]:
+    """Files named on the command line, folders expanded to their manifest files."""
+    files: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            files.extend(
+                sorted(
+                    (child for child in path.iterdir() if child.suffix.lower() in MANIFEST_SUFFIXES),
+                    key=lambda child: _natural(child.name),
+                )
+            )
+        else:
+            files.append(path)
+    return files
+
+
+def import_manifest(
+    manifest: Manifest,
+    *,
+    source: str,
+    user: Any = None,
+    dry_run: bool = False,
+    strict: bool = False,
+) -> ImportResult:
+    """Create or update the release ``manifest`` describes; see :func:`import_manifests`."""
+    return import_manifests([(source, manifest)], user=user, dry_run=dry_run, strict=strict)[0]
+
+
+def import_manifests(
+    manifests: Sequence[tuple[str, Manifest]],
+    *,
+    user: Any = None,
+    dry_run: bool = False,
+    strict: bool = False,
+    progress: Callable[[ImportResult], None] | None = None,
+) -> list[ImportResult]:
+    """Import ``(source, manifest)`` pairs in one transaction.
+
+    Raises :class:`ManifestRejected` (and writes nothing at all) when two sources describe the
+    same version or, with ``strict``, when a manifest has error findings. ``dry_run`` computes
+    the same results and writes nothing.
+    """
+    seen: dict[str, str] = {}
+    for source, manifest in manifests:
+        if manifest.version in seen:
+            raise ManifestRejected(
+                source,
+                [
+                    Finding(
+                        "duplicate",
+                        "error",
+                        "version",
+                        f"version {manifest.version!r} is also described by {seen[manifest.version]}",
+                    )
+                ],
+            )
+        seen[manifest.version] = source
+    results = []
+    with transaction.atomic():
+        for source, manifest in manifests:
+            result = _Importer(manifest, source=source, user=user).run(dry_run=dry_run, strict=strict)
+            results.append(result)
+            if progress is not None:
+                progress(result)
+    return results
+
+
+def read_manifests(
+    files: Iterable[Path], *, progress: Callable[[Path], None] | None = None
+) -> tuple[list[tuple[str, Manifest]], list[ManifestRejected]]:
+    """Parse every file; the manifests read and the rejections met, so all can be reported."""
+    manifests: list[tuple[str, Manifest]] = []
+    rejected: list[ManifestRejected] = []
+    for path in files:
+        if progress is not None:
+            progress(path)
+        try:
+            manifests.append((str(path), read_manifest_file(path, max_bytes=settings.REGISTRY_MANIFEST_MAX_BYTES)))
+        except ManifestRejected as exc:
+            rejected.append(exc)
+    return manifests, rejected
+
+
+def metadata_extra_text(metadata: dict[str, Any] | None) -> str | None:
+    """What ``Release.metadata_extra`` stores for a manifest's metadata mapping."""
+    if metadata is None:
+        return None
+    rest = {key: value for key, value in metadata.items() if key not in ("notes", "changelog_url")}
+    return json.dumps(rest, ensure_ascii=False)
+
+
+def _natural(name: str) -> tuple[tuple[int, int | str], ...]:
+    return tuple((0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"(\d+)", name) if part)
+
+
+def _pin_state(findings: list[Finding]) -> str:
+    if any(finding.severity == "error" for finding in findings):
+        return RepositoryPin.ValidationState.INVALID
+    if findings:
+        return RepositoryPin.ValidationState.WARNING
+    return RepositoryPin.ValidationState.UNCHECKED
+
+
+class _Importer:
+    def __init__(self, manifest: Manifest, *, source: str, user: Any) -> None:
+        self.manifest = manifest
+        self.source = source
+        self.user = user if getattr(user, "pk", None) else None
+        self.reason = f"imported from {source}"
+        self.now = timezone.now()
+
+    def history(self) -> dict[str, Any]:
+        return {
+            "default_user": self.user,
+            "default_change_reason": self.reason,
+            "default_date": self.now,
+        }
+
+    def run(self, *, dry_run: bool, strict: bool) -> ImportResult:
+        manifest = self.manifest
+        release = Release.objects.with_manifest_data().filter(version=manifest.version).first()
+        old = release_to_manifest(release) if release is not None else None
+        diff = diff_manifests(old, manifest, keep_environments=True)
+        findings = check_manifest(manifest)
+        errors = [finding for finding in findings if finding.severity == "error"]
+        if strict and errors:
+            raise ManifestRejected(self.source, errors)
+        result = ImportResult(self.source, manifest.version, diff, findings, release, dry_run)
+        if dry_run or not diff.changed:
+            return result
+        result.release = self.write(release, diff, findings)
+        return result
+
+    # --- writing -------------------------------------------------------------------------
+
+    def write(self, release: Release | None, diff: ManifestDiff, findings: list[Finding]) -> Release:
+        manifest = self.manifest
+        pin_findings: dict[int, list[Finding]] = {}
+        release_findings = []
+        for finding in findings:
+            match = _PIN_PATH.match(finding.path)
+            if match:
+                pin_findings.setdefault(int(match.group(1)), []).append(finding)
+            else:
+                release_findings.append(finding)
+
+        repositories = self.repositories()
+        environments = self.environments()
+
+        stored_pins = list(release.pins.all()) if release is not None else []
+        stored_deployments = list(release.deployments.all()) if release is not None else []
+        if release is None:
+            release = Release(version=manifest.version)
+        release.created_at = manifest.created_at
+        release.created_by = manifest.created_by
+        metadata = manifest.metadata
+        release.notes = metadata.get("notes") if metadata is not None else None
+        release.changelog_url = metadata.get("changelog_url") if metadata is not None else None
+        release.metadata_extra = metadata_extra_text(metadata)
+        release.findings = [finding.as_dict() for finding in release_findings]
+        release.source = self.source[:500]
+        release._change_reason = self.reason  # type: ignore[attr-defined]
+        release._history_user = self.user  # type: ignore[attr-defined]
+        release.save()
+
+        pins = self.pins(release, stored_pins, repositories, pin_findings, diff)
+        self.dependencies(pins, stored_pins)
+        self.deployments(release, stored_deployments, environments)
+        return release
+
+    def repositories(self) -> dict[str, Repository]:
+        entries = {entry.name: entry for entry in self.manifest.repositories}
+        found = {repo.name: repo for repo in Repository.objects.filter(name__in=list(entries))}
+        missing = [Repository(name=name, git_url=entry.url or "") for name, entry in entries.items() if name not in found]
+        if missing:
+            for repo in bulk_create_with_history(missing, Repository, **self.history()):
+                found[repo.name] = repo
+        return found
+
+    def environments(self) -> dict[str, Environment]:
+        names = list(self.manifest.environments)
+        if not names:
+            return {}
+        found = {env.name: env for env in Environment.objects.filter(name__in=names)}
+        missing = [name for name in names if name not in found]
+        if missing:
+            last = Environment.objects.aggregate(last=Max("display_order"))["last"]
+            start = 0 if last is None else last + 1
+            created = [Environment(name=name, display_order=start + i) for i, name in enumerate(missing)]
+            for env in bulk_create_with_history(created, Environment, **self.history()):
+                found[env.name] = env
+        return found
+
+    def pins(
+        self,
+        release: Release,
+        stored: list[RepositoryPin],
+        repositories: dict[str, Repository],
+        pin_findings: dict[int, list[Finding]],
+        diff: ManifestDiff,
+    ) -> dict[str, RepositoryPin]:
+        existing = {pin.repository.name: pin for pin in stored}
+        wanted = {entry.name for entry in self.manifest.repositories}
+        created: list[RepositoryPin] = []
+        changed: list[RepositoryPin] = []
+        for position, entry in enumerate(self.manifest.repositories):
+            found = pin_findings.get(position, [])
+            values = {
+                "tag": entry.tag,
+                "commit_sha": entry.commit_sha,
+                "package_version": entry.package_version,
+                "url": entry.url or "",
+            }
+            pin = existing.get(entry.name)
+            if pin is None:
+                created.append(
+                    RepositoryPin(
+                        release=release,
+                        repository=repositories[entry.name],
+                        position=position,
+                        findings=[finding.as_dict() for finding in found],
+                        validation_state=_pin_state(found),
+                        **values,
+                    )
+                )
+                continue
+            dirty = pin.position != position
+            pin.position = position
+            if any(getattr(pin, key) != value for key, value in values.items()) or entry.name in diff.changed_pins:
+                # A changed pin loses its earlier results: they were about other values.
+                for key, value in values.items():
+                    setattr(pin, key, value)
+                pin.findings = [finding.as_dict() for finding in found]
+                pin.validation_state = _pin_state(found)
+                pin.validated_at = None
+                dirty = True
+            if dirty:
+                changed.append(pin)
+        removed = [pin for name, pin in existing.items() if name not in wanted]
+        if removed:
+            removed_ids = [pin.pk for pin in removed]
+            links = PinDependency.objects.filter(pin_id__in=removed_ids) | PinDependency.objects.filter(
+                depends_on_id__in=removed_ids
+            )
+            self.delete(list(links), PinDependency)
+            self.delete(removed, RepositoryPin)
+        if changed:
+            bulk_update_with_history(
+                changed,
+                RepositoryPin,
+                ["position", "tag", "commit_sha", "package_version", "url", "findings", "validation_state", "validated_at"],
+                **self.history(),
+            )
+        if created:
+            created = bulk_create_with_history(created, RepositoryPin, **self.history())
+        pins = {pin.repository.name: pin for pin in [*changed, *created]}
+        for name, pin in existing.items():
+            if name in wanted:
+                pins.setdefault(name, pin)
+        return pins
+
+    def dependencies(self, pins: dict[str, RepositoryPin], existing: list[RepositoryPin]) -> None:
+        # Links of pins that were already stored, as prefetched; those touching a removed pin
+        # are gone already.
+        current: dict[tuple[int, int], PinDependency] = {}
+        live = {pin.pk for pin in pins.values()}
+        for pin in existing:
+            for link in pin.dependency_links.all():
+                if link.pin_id in live and link.depends_on_id in live:
+                    current[(link.pin_id, link.depends_on_id)] = link
+        wanted: dict[tuple[int, int], int] = {}
+        for entry in self.manifest.repositories:
+            for position, name in enumerate(entry.depends_on):
+                wanted[(pins[entry.name].pk, pins[name].pk)] = position
+        stale = [link for key, link in current.items() if key not in wanted]
+        moved = []
+        for key, position in wanted.items():
+            link = current.get(key)
+            if link is not None and link.position != position:
+                link.position = position
+                moved.append(link)
+        new = [
+            PinDependency(pin_id=pin_id, depends_on_id=depends_on_id, position=position)
+            for (pin_id, depends_on_id), position in wanted.items()
+            if (pin_id, depends_on_id) not in current
+        ]
+        if stale:
+            self.delete(stale, PinDependency)
+        if moved:
+            bulk_update_with_history(moved, PinDependency, ["position"], **self.history())
+        if new:
+            bulk_create_with_history(new, PinDependency, **self.history())
+
+    def deployments(
+        self, release: Release, stored: list[EnvironmentDeployment], environments: dict[str, Environment]
+    ) -> None:
+        existing = {deployment.environment.name: deployment for deployment in stored}
+        order = list(self.manifest.environments)
+        # The file's deployments first, in its order; those recorded elsewhere keep theirs after.
+        order += [name for name in existing if name not in self.manifest.environments]
+        created, changed = [], []
+        for position, name in enumerate(order):
+            entry = self.manifest.environments.get(name)
+            deployment = existing.get(name)
+            if deployment is None:
+                assert entry is not None
+                created.append(
+                    EnvironmentDeployment(
+                        release=release,
+                        environment=environments[name],
+                        namespace=entry.namespace,
+                        deployed_at=entry.deployed_at,
+                        status=entry.status,
+                        position=position,
+                    )
+                )
+                continue
+            values: dict[str, Any] = {"position": position}
+            if entry is not None:
+                values.update(namespace=entry.namespace, deployed_at=entry.deployed_at, status=entry.status)
+            if any(getattr(deployment, key) != value for key, value in values.items()):
+                for key, value in values.items():
+                    setattr(deployment, key, value)
+                changed.append(deployment)
+        if changed:
+            bulk_update_with_history(
+                changed, EnvironmentDeployment, ["position", "namespace", "deployed_at", "status"], **self.history()
+            )
+        if created:
+            bulk_create_with_history(created, EnvironmentDeployment, **self.history())
+
+    def delete(self, objects: list[Any], model: type[Model]) -> None:
+        """Delete rows with one history record each, in a constant number of queries.
+
+        ``QuerySet.delete()`` would send a signal per row and simple-history would write its
+        records one by one; so the '-' records are written in bulk and the rows removed with a
+        raw delete (the callers have already removed every row that points at them).
+        """
+        if not objects:
+            return
+        history_model = model.history.model  # type: ignore[attr-defined]
+        history_model.objects.bulk_create(
+            [
+                history_model(
+                    history_type="-",
+                    history_date=self.now,
+                    history_user=self.user,
+                    history_change_reason=self.reason,
+                    **{field.attname: getattr(obj, field.attname) for field in history_model.tracked_fields},
+                )
+                for obj in objects
+            ]
+        )
+        queryset = model._default_manager.filter(pk__in=[obj.pk for obj in objects])
+        queryset._raw_delete(queryset.db)  # type: ignore[attr-defined]

@@ -1,0 +1,43 @@
+"""``export_manifest [VERSION...] [--all] [--format yaml|json] [--output-dir DIR]``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from releases.exporting import UnknownRelease, export_release, export_to_directory
+
+
+class Command(BaseCommand):
+    help = (
+        "Export stored releases as canonical manifests: one version to stdout, or files "
+        "DIR/v<version>.<format> with --output-dir. Exit 0 ok, 1 unknown version."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("versions", nargs="*", metavar="VERSION")
+        parser.add_argument("--all", action="store_true", help="Every stored release.")
+        parser.add_argument("--format", choices=["yaml", "json"], default="yaml")
+        parser.add_argument("--output-dir", type=Path, metavar="DIR")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        versions: list[str] = options["versions"]
+        directory: Path | None = options["output_dir"]
+        if options["all"] and versions:
+            raise CommandError("give versions or --all, not both", returncode=2)
+        if not options["all"] and not versions:
+            raise CommandError("give at least one version, or --all", returncode=2)
+        try:
+            if directory is None:
+                if options["all"] or len(versions) > 1:
+                    raise CommandError("several releases need --output-dir DIR", returncode=2)
+                self.stdout.write(export_release(versions[0], options["format"]), ending="")
+                return
+            written = export_to_directory(directory, None if options["all"] else versions, options["format"])
+        except UnknownRelease as exc:
+            raise CommandError(str(exc), returncode=1) from None
+        for path in written:
+            self.stdout.write(str(path))
+        self.stdout.write(f"exported {len(written)} manifest(s) to {directory}")

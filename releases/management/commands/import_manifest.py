@@ -1,0 +1,75 @@
+"""``import_manifest PATH... [--dry-run] [--strict]``: load manifest files and folders."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from releases.importing import ImportResult, import_manifests, manifest_files, read_manifests
+from releases.manifests import ManifestRejected
+from releases.progress import Progress
+
+
+class Command(BaseCommand):
+    help = (
+        "Import release manifests (.yaml, .yml, .json files, or folders of them) in one "
+        "transaction: all are stored, or none. Exit 0 ok, 1 rejected, 2 usage."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("paths", nargs="+", metavar="PATH")
+        parser.add_argument("--dry-run", action="store_true", help="Show what would change; write nothing.")
+        parser.add_argument("--strict", action="store_true", help="Refuse manifests with error findings.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        missing = [path for path in options["paths"] if not Path(path).exists()]
+        if missing:
+            raise CommandError(f"no such file or folder: {', '.join(missing)}", returncode=2)
+        files = manifest_files(options["paths"])
+        if not files:
+            raise CommandError("no manifest files (.yaml, .yml, .json) found", returncode=2)
+        progress = Progress(sys.stderr, len(files), "reading")
+        manifests, rejected = read_manifests(files, progress=lambda path: progress.step(str(path)))
+        progress.close()
+        if rejected:
+            self.reject(rejected, len(files))
+        progress = Progress(sys.stderr, len(manifests), "importing")
+        try:
+            results = import_manifests(
+                manifests,
+                dry_run=options["dry_run"],
+                strict=options["strict"],
+                progress=lambda result: progress.step(result.source),
+            )
+        except ManifestRejected as exc:
+            progress.close()
+            self.reject([exc], len(files))
+        progress.close()
+        for result in results:
+            self.stdout.write(self.describe(result, options["dry_run"]))
+            for finding in result.findings:
+                self.stdout.write(f"  {finding.format()}")
+        counts = {action: sum(r.action == action for r in results) for action in ("created", "updated", "unchanged")}
+        verb = "would import" if options["dry_run"] else "imported"
+        self.stdout.write(
+            f"{verb} {len(results)} manifest(s): {counts['created']} created, {counts['updated']} updated, "
+            f"{counts['unchanged']} unchanged"
+            + ("; nothing written (dry run)" if options["dry_run"] else "")
+        )
+
+    def describe(self, result: ImportResult, dry_run: bool) -> str:
+        summary = result.diff.summary()
+        if dry_run and result.action != "unchanged":
+            summary = f"would be {summary}"
+        return f"{result.source}: {result.version} {summary}"
+
+    def reject(self, rejected: list[ManifestRejected], total: int) -> None:
+        for exc in rejected:
+            for error in exc.errors:
+                self.stderr.write(error.format(exc.source))
+        raise CommandError(
+            f"{len(rejected)} of {total} manifest(s) rejected; nothing was written", returncode=1
+        )
