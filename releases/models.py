@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models.functions import Length
@@ -57,6 +58,15 @@ class Release(models.Model):
 
     def __str__(self) -> str:
         return self.version
+
+    def clean(self) -> None:
+        if self.metadata_extra:
+            try:
+                extra = json.loads(self.metadata_extra)
+            except ValueError as exc:
+                raise ValidationError({"metadata_extra": f"Not valid JSON: {exc}"}) from None
+            if not isinstance(extra, dict):
+                raise ValidationError({"metadata_extra": "Must be a JSON object (a mapping)."})
 
     @property
     def metadata(self) -> dict[str, Any] | None:
@@ -143,7 +153,11 @@ class PinDependency(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.pin_id} -> {self.depends_on_id}"
+        return f"{self.pin} -> {self.depends_on}"
+
+    def clean(self) -> None:
+        if self.pin_id and self.depends_on_id and self.pin.release_id != self.depends_on.release_id:
+            raise ValidationError({"depends_on": "A pin can only depend on pins of the same release."})
 
 
 class EnvironmentDeployment(models.Model):

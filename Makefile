@@ -1,0 +1,57 @@
+# Release Registry: `make run` for a local server, `make test` for the test suite.
+
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+PORT ?= 8000
+PYTEST_ARGS ?=
+
+MANAGE := $(PY) manage.py
+
+.DEFAULT_GOAL := help
+.PHONY: help bootstrap migrate run test lint format bench clean
+
+help:
+	@echo "make run     migrate, load examples/manifests, serve on http://127.0.0.1:$(PORT)/admin/"
+	@echo "make test    run the test suite (PYTEST_ARGS=... passes options to pytest)"
+	@echo "make lint    ruff check, ruff format --check, mypy"
+	@echo "make format  ruff format and fix imports"
+	@echo "make bench   benchmarks"
+	@echo "make clean   remove the virtualenv, caches and the local database"
+
+# The virtualenv is rebuilt only when a requirements file changes.
+$(STAMP): requirements/base.txt requirements/production.txt requirements/local.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet -r requirements/local.txt
+	touch $@
+
+bootstrap: $(STAMP)
+
+migrate: bootstrap
+	$(MANAGE) migrate --noinput
+
+run: migrate
+	$(MANAGE) import_manifest examples/manifests
+	$(PY) -m config.dev_superuser
+	@echo "Admin: http://127.0.0.1:$(PORT)/admin/  login: admin / admin"
+	$(MANAGE) runserver 127.0.0.1:$(PORT)
+
+test: migrate
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+lint: bootstrap
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+format: bootstrap
+	$(VENV)/bin/ruff check --select I --fix .
+	$(VENV)/bin/ruff format .
+
+bench: bootstrap
+	$(PY) bench/run.py
+
+clean:
+	rm -rf $(VENV) staticfiles .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,57 @@
+"""``GET /healthz``: is the database reachable, and the broker (when there is one)?
+
+Load balancers and uptime checks call it without credentials, so it answers plain JSON and
+reveals no more than the state of each dependency.
+"""
+
+import redis
+from django.conf import settings
+from django.db import connection
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+# A health check must answer quickly even when a dependency hangs.
+BROKER_TIMEOUT_SECONDS = 2.0
+
+
+def _error(exc: Exception) -> str:
+    lines = str(exc).strip().splitlines()
+    return f"error: {type(exc).__name__}" + (f": {lines[0]}" if lines else "")
+
+
+def database_state() -> str:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    except Exception as exc:  # any failure is a state to report, not to raise
+        return _error(exc)
+    return "ok"
+
+
+def broker_state() -> str:
+    redis_url: str | None = settings.REDIS_URL
+    if not redis_url:
+        # No broker: tasks run in-process (CELERY_TASK_ALWAYS_EAGER).
+        return "eager"
+    client = redis.Redis.from_url(
+        redis_url,
+        socket_connect_timeout=BROKER_TIMEOUT_SECONDS,
+        socket_timeout=BROKER_TIMEOUT_SECONDS,
+    )
+    try:
+        client.ping()
+    except Exception as exc:
+        return _error(exc)
+    finally:
+        client.close()
+    return "ok"
+
+
+@never_cache
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    state = {"database": database_state(), "broker": broker_state()}
+    healthy = state["database"] == "ok" and state["broker"] in {"ok", "eager"}
+    return JsonResponse(state, status=200 if healthy else 503)

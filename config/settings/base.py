@@ -1,0 +1,255 @@
+"""Settings shared by every environment; values come from environment variables.
+
+``local``, ``test`` and ``production`` start from here. See the settings table in README.md.
+"""
+
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+
+env = environ.Env()
+
+# A .env file is read when present (real environment variables win); it is never required.
+if env.bool("DJANGO_READ_DOT_ENV_FILE", default=True) and (BASE_DIR / ".env").is_file():
+    env.read_env(str(BASE_DIR / ".env"))
+
+# GENERAL
+# ------------------------------------------------------------------------------
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+TIME_ZONE = "UTC"
+LANGUAGE_CODE = "en-us"
+USE_I18N = True
+USE_TZ = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# DATABASES
+# ------------------------------------------------------------------------------
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Django's SQLite backend with the real bound-parameter limit, so bulk writes batch as
+    # they do on PostgreSQL (constant query counts for imports).
+    DATABASES["default"]["ENGINE"] = "config.sqlite_backend"
+    # Opening a SQLite file costs nothing; persistent connections would only pin file handles.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+else:
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DATABASES["default"]["ATOMIC_REQUESTS"] = False
+
+# URLS
+# ------------------------------------------------------------------------------
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+# APPS
+# ------------------------------------------------------------------------------
+DJANGO_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+]
+THIRD_PARTY_APPS = [
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "import_export",
+    "simple_history",
+    "django_celery_beat",
+]
+LOCAL_APPS = [
+    "registry",
+    "releases",
+]
+INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS
+
+# AUTHENTICATION
+# ------------------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "admin:login"
+
+# MIDDLEWARE
+# ------------------------------------------------------------------------------
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Records who made a change in the history tables.
+    "simple_history.middleware.HistoryRequestMiddleware",
+]
+
+# STATIC
+# ------------------------------------------------------------------------------
+STATIC_URL = "/static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+# TEMPLATES
+# ------------------------------------------------------------------------------
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.debug",
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# SECURITY
+# ------------------------------------------------------------------------------
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+
+# LOGGING
+# ------------------------------------------------------------------------------
+# One line per record on stderr, key=value, so a log shipper can parse it without a schema.
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "line": {
+            "format": (
+                "time=%(asctime)s level=%(levelname)s logger=%(name)s "
+                "process=%(process)d message=%(message)s"
+            ),
+        },
+    },
+    "handlers": {
+        "stderr": {
+            "class": "logging.StreamHandler",
+            "stream": "ext://sys.stderr",
+            "formatter": "line",
+        },
+    },
+    "root": {"handlers": ["stderr"], "level": env("DJANGO_LOG_LEVEL", default="INFO")},
+    # Django's default config gives "django" a console handler of its own under DEBUG; drop it
+    # so each record is written once, in the format above.
+    "loggers": {"django": {"handlers": [], "propagate": True}},
+}
+
+# CACHES AND CELERY
+# ------------------------------------------------------------------------------
+REDIS_URL: str | None = env("REDIS_URL", default=None) or None
+
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+        },
+    }
+    CELERY_BROKER_URL = REDIS_URL
+    CELERY_RESULT_BACKEND = REDIS_URL
+    CELERY_TASK_ALWAYS_EAGER = False
+else:
+    # No Redis: a single process on a laptop. Tasks run in-process when enqueued.
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": "release-registry",
+        },
+    }
+    CELERY_BROKER_URL = "memory://"
+    CELERY_RESULT_BACKEND = "cache+memory://"
+    CELERY_TASK_ALWAYS_EAGER = True
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_RESULT_EXTENDED = True
+CELERY_RESULT_EXPIRES = 60 * 60 * 24
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A task is acknowledged after it ran, so a worker that dies mid-task leaves it queued;
+# tasks are idempotent for that reason. One message at a time per worker process.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_TIME_LIMIT = 30 * 60
+CELERY_TASK_SOFT_TIME_LIMIT = 25 * 60
+CELERY_WORKER_SEND_TASK_EVENTS = True
+CELERY_TASK_SEND_SENT_EVENT = True
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+
+# DJANGO REST FRAMEWORK
+# ------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    # Token first: an anonymous request then gets 401 with "WWW-Authenticate: Token".
+    "DEFAULT_AUTHENTICATION_CLASSES": (
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ),
+    "DEFAULT_PERMISSION_CLASSES": ("rest_framework.permissions.IsAuthenticated",),
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_FILTER_BACKENDS": ("django_filters.rest_framework.DjangoFilterBackend",),
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Release Registry API",
+    "DESCRIPTION": "Releases, repository pins, deployments and their validation.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI from the sidecar package: /api/docs/ works without internet access.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+# RELEASE REGISTRY
+# ------------------------------------------------------------------------------
+# Git validation: where pins without a url live, and which remotes may be contacted.
+REGISTRY_GIT_URL_TEMPLATE: str | None = env("REGISTRY_GIT_URL_TEMPLATE", default=None) or None
+REGISTRY_GIT_ALLOWED_HOSTS: list[str] = env.list(
+    "REGISTRY_GIT_ALLOWED_HOSTS", default=["github.com", "gitlab.com", "bitbucket.org"]
+)
+REGISTRY_GIT_ALLOWED_SCHEMES: list[str] = env.list(
+    "REGISTRY_GIT_ALLOWED_SCHEMES", default=["https"]
+)
+REGISTRY_GIT_TIMEOUT: int = env.int("REGISTRY_GIT_TIMEOUT", default=20)
+# A PyPI-compatible JSON API root; unset means no package index check.
+REGISTRY_PACKAGE_INDEX_URL: str | None = env("REGISTRY_PACKAGE_INDEX_URL", default=None) or None
+# Cron expression (minute hour day-of-month month day-of-week) for scheduled validation.
+REGISTRY_VALIDATION_SCHEDULE: str = env("REGISTRY_VALIDATION_SCHEDULE", default="0 * * * *")
+REGISTRY_MANIFEST_MAX_BYTES: int = env.int("REGISTRY_MANIFEST_MAX_BYTES", default=5 * 1024 * 1024)
+# The IaC repository whose manifests/ folder is mirrored.
+REGISTRY_MANIFESTS_REPO_URL: str | None = env("REGISTRY_MANIFESTS_REPO_URL", default=None) or None
+REGISTRY_MANIFESTS_REPO_BRANCHES: list[str] = env.list(
+    "REGISTRY_MANIFESTS_REPO_BRANCHES", default=["main", "release/*"]
+)
+
+# Notion sync: without a token, changes still queue but nothing is sent.
+NOTION_TOKEN: str | None = env("NOTION_TOKEN", default=None) or None
+NOTION_RELEASE_VIEWS_DATABASE_ID: str | None = (
+    env("NOTION_RELEASE_VIEWS_DATABASE_ID", default=None) or None
+)
+NOTION_PRODUCT_VERSIONS_DATABASE_ID: str | None = (
+    env("NOTION_PRODUCT_VERSIONS_DATABASE_ID", default=None) or None
+)
+NOTION_BASE_URL: str = env("NOTION_BASE_URL", default="https://api.notion.com")

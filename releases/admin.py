@@ -1,0 +1,90 @@
+"""Plain admin registrations: every model visible and editable, with history."""
+
+from django.contrib import admin
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest
+from simple_history.admin import SimpleHistoryAdmin
+
+from .models import EnvironmentDeployment, PinDependency, Release, RepositoryPin
+
+
+class RepositoryPinInline(admin.TabularInline):
+    model = RepositoryPin
+    fields = ["position", "repository", "tag", "commit_sha", "package_version", "url", "validation_state"]
+    readonly_fields = ["validation_state"]
+    autocomplete_fields = ["repository"]
+    extra = 0
+    ordering = ["position", "pk"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[RepositoryPin]:
+        return super().get_queryset(request).select_related("repository")
+
+
+class EnvironmentDeploymentInline(admin.TabularInline):
+    model = EnvironmentDeployment
+    fields = ["position", "environment", "namespace", "deployed_at", "status"]
+    extra = 0
+    ordering = ["position", "pk"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[EnvironmentDeployment]:
+        return super().get_queryset(request).select_related("environment")
+
+
+@admin.register(Release)
+class ReleaseAdmin(SimpleHistoryAdmin):
+    list_display = ["version", "created_at", "created_by", "pin_count", "deployment_count", "source", "updated_at"]
+    search_fields = ["version", "notes", "created_by"]
+    readonly_fields = ["findings", "source", "recorded_at", "updated_at"]
+    fields = [
+        "version",
+        "created_at",
+        "created_by",
+        "notes",
+        "changelog_url",
+        "metadata_extra",
+        "findings",
+        "source",
+        "recorded_at",
+        "updated_at",
+    ]
+    inlines = [RepositoryPinInline, EnvironmentDeploymentInline]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Release]:
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(pin_count=Count("pins", distinct=True), deployment_count=Count("deployments", distinct=True))
+        )
+
+    @admin.display(description="pins", ordering="pin_count")
+    def pin_count(self, release: Release) -> int:
+        return release.pin_count  # type: ignore[attr-defined]
+
+    @admin.display(description="deployments", ordering="deployment_count")
+    def deployment_count(self, release: Release) -> int:
+        return release.deployment_count  # type: ignore[attr-defined]
+
+
+@admin.register(RepositoryPin)
+class RepositoryPinAdmin(SimpleHistoryAdmin):
+    list_display = ["release", "repository", "tag", "commit_sha", "package_version", "validation_state"]
+    list_filter = ["validation_state", "release"]
+    list_select_related = ["release", "repository"]
+    search_fields = ["repository__name", "tag", "commit_sha", "release__version"]
+    autocomplete_fields = ["release", "repository"]
+    readonly_fields = ["findings", "validated_at"]
+
+
+@admin.register(PinDependency)
+class PinDependencyAdmin(SimpleHistoryAdmin):
+    list_display = ["pin", "depends_on", "position"]
+    list_select_related = ["pin__release", "pin__repository", "depends_on__repository"]
+    raw_id_fields = ["pin", "depends_on"]
+
+
+@admin.register(EnvironmentDeployment)
+class EnvironmentDeploymentAdmin(SimpleHistoryAdmin):
+    list_display = ["release", "environment", "namespace", "deployed_at", "status"]
+    list_filter = ["environment", "status"]
+    list_select_related = ["release", "environment"]
+    search_fields = ["release__version", "namespace", "environment__name"]

@@ -1,0 +1,179 @@
+"""The manifest commands as a user runs them: output, files and exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from releases.models import Release, RepositoryPin
+
+from .manifests import RELEASE_1_4
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples" / "manifests"
+
+
+def run(*args: str, **kwargs) -> tuple[str, str]:
+    from io import StringIO
+
+    out, err = StringIO(), StringIO()
+    call_command(*args, stdout=out, stderr=err, **kwargs)
+    return out.getvalue(), err.getvalue()
+
+
+@pytest.mark.django_db
+def test_import_prints_one_line_per_file_and_a_summary(tmp_path: Path):
+    (tmp_path / "v1.4.yaml").write_text(RELEASE_1_4)
+
+    out, err = run("import_manifest", str(tmp_path))
+    assert out.splitlines()[0] == f"{tmp_path}/v1.4.yaml: 1.4 created (3 pins, 1 deployments)"
+    assert out.splitlines()[-1] == "imported 1 manifest(s): 1 created, 0 updated, 0 unchanged"
+    assert err == ""  # no progress line when the output is not a terminal
+
+    (tmp_path / "v1.4.yaml").write_text(RELEASE_1_4.replace('"v1.4.2"', '"v1.4.3"').replace('"1.4.2"', '"1.4.3"'))
+    out, _ = run("import_manifest", str(tmp_path / "v1.4.yaml"), "--dry-run")
+    assert "1.4 would be updated: fogpy_utils tag v1.4.2 -> v1.4.3; fogpy_utils package_version 1.4.2 -> 1.4.3" in out
+    assert out.splitlines()[-1].endswith("nothing written (dry run)")
+    assert RepositoryPin.objects.get(repository__name="fogpy_utils").tag == "v1.4.2"
+
+    out, _ = run("import_manifest", str(tmp_path / "v1.4.yaml"))
+    assert "1.4 updated: fogpy_utils tag v1.4.2 -> v1.4.3" in out
+    out, _ = run("import_manifest", str(tmp_path / "v1.4.yaml"))
+    assert "1.4 unchanged" in out
+
+
+@pytest.mark.django_db
+def test_import_usage_errors_exit_2(tmp_path: Path):
+    with pytest.raises(CommandError) as missing:
+        run("import_manifest", str(tmp_path / "nope.yaml"))
+    assert missing.value.returncode == 2
+    assert "nope.yaml" in str(missing.value)
+    with pytest.raises(CommandError) as empty:
+        run("import_manifest", str(tmp_path))
+    assert empty.value.returncode == 2
+
+
+@pytest.mark.django_db
+def test_export_one_version_to_stdout_and_the_folder_layout(tmp_path: Path):
+    run("import_manifest", str(EXAMPLES))
+
+    out, _ = run("export_manifest", "1.3")
+    assert out == (EXAMPLES / "v1.3.yaml").read_text()
+    out, _ = run("export_manifest", "1.4", "--format", "json")
+    assert out == (EXAMPLES / "json" / "v1.4.json").read_text()
+
+    out, _ = run("export_manifest", "--all", "--output-dir", str(tmp_path / "manifests"))
+    written = sorted(path.name for path in (tmp_path / "manifests").iterdir())
+    assert written == sorted(path.name for path in EXAMPLES.glob("*.yaml"))
+    for path in EXAMPLES.glob("*.yaml"):
+        assert (tmp_path / "manifests" / path.name).read_text() == path.read_text()
+    assert out.splitlines()[-1] == f"exported 4 manifest(s) to {tmp_path / 'manifests'}"
+
+
+@pytest.mark.django_db
+def test_export_unknown_version_exits_1_and_usage_exits_2(tmp_path: Path):
+    run("import_manifest", str(EXAMPLES / "v1.3.yaml"))
+    with pytest.raises(CommandError) as unknown:
+        run("export_manifest", "1.3", "7.7", "--output-dir", str(tmp_path))
+    assert unknown.value.returncode == 1
+    assert "7.7" in str(unknown.value)
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(CommandError) as usage:
+        run("export_manifest", "--all")
+    assert usage.value.returncode == 2
+    with pytest.raises(CommandError) as usage:
+        run("export_manifest")
+    assert usage.value.returncode == 2
+
+
+def test_validate_reports_findings_and_exit_codes(tmp_path: Path):
+    good = tmp_path / "good.yaml"
+    good.write_text(RELEASE_1_4)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(RELEASE_1_4.replace('package_version: "2.6.1"', 'package_version: "2.7.0"'))
+
+    out, _ = run("validate_manifest", str(good))
+    assert out.splitlines() == [f"{good}: 1.4 ok", "checked 1 manifest(s): 0 with errors"]
+
+    with pytest.raises(CommandError) as failed:
+        run("validate_manifest", str(good), str(bad), "--format", "json")
+    assert failed.value.returncode == 1
+
+
+def test_validate_json_output_lists_located_findings(tmp_path: Path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(RELEASE_1_4.replace('package_version: "2.6.1"', 'package_version: "2.7.0"'))
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(RELEASE_1_4.replace('tag: "v1.4.2"', "tga: v1.4.2"))
+
+    with pytest.raises(CommandError):
+        call_command("validate_manifest", str(bad), str(broken), "--format", "json")
+    reports = json.loads(capsys.readouterr().out)
+
+    assert reports[0]["findings"][0]["code"] == "version-mismatch"
+    assert reports[0]["findings"][0]["path"] == "repositories[0].package_version"
+    assert reports[1]["rejected"] is True
+    paths = {finding["path"] for finding in reports[1]["findings"]}
+    assert {"repositories[1].tga", "repositories[1].tag"} <= paths
+
+
+def test_validate_manifest_needs_no_database(tmp_path: Path):
+    path = tmp_path / "v1.4.yaml"
+    path.write_text(RELEASE_1_4)
+    env = dict(os.environ, DATABASE_URL="postgres://nobody@127.0.0.1:9/none", DJANGO_SETTINGS_MODULE="config.settings.test")
+
+    done = subprocess.run(
+        [sys.executable, "manage.py", "validate_manifest", str(path)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert f"{path}: 1.4 ok" in done.stdout
+
+
+def test_validate_manifest_exit_code_from_the_shell(tmp_path: Path):
+    path = tmp_path / "v1.4.yaml"
+    path.write_text("version: 1.10\nrepositories: []\n")
+    env = dict(os.environ, DJANGO_SETTINGS_MODULE="config.settings.test")
+
+    done = subprocess.run(
+        [sys.executable, "manage.py", "validate_manifest", str(path), str(tmp_path / "missing.yaml")],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    done = subprocess.run(
+        [sys.executable, "manage.py", "validate_manifest", str(path)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert '1.10' in done.stdout and 'quote it ("1.10")' in done.stdout
+
+
+@pytest.mark.django_db
+def test_rejected_import_writes_nothing_from_the_shell(tmp_path: Path):
+    (tmp_path / "v1.yaml").write_text(RELEASE_1_4)
+    (tmp_path / "v2.yaml").write_text(RELEASE_1_4.replace('"1.4"', '"1.5"').replace("fogpy_utils\"]", "fogpy_util\"]"))
+
+    with pytest.raises(CommandError) as rejected:
+        run("import_manifest", str(tmp_path))
+
+    assert rejected.value.returncode == 1
+    assert Release.objects.count() == 0

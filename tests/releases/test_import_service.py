@@ -1,0 +1,206 @@
+"""The import service: create, update to match the file, keep what the file does not own."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from registry.models import Environment, Repository
+from releases.exporting import export_release
+from releases.manifests import ManifestRejected, dump_manifest, parse_manifest
+from releases.models import EnvironmentDeployment, PinDependency, Release, RepositoryPin
+
+from .manifests import RELEASE_1_4, import_text
+
+pytestmark = pytest.mark.django_db
+
+
+def counts() -> dict[str, int]:
+    models = [Release, RepositoryPin, PinDependency, EnvironmentDeployment, Repository, Environment]
+    result = {model.__name__: model.objects.count() for model in models}
+    result.update({f"history:{model.__name__}": model.history.count() for model in models})  # type: ignore[attr-defined]
+    return result
+
+
+def test_first_import_creates_the_release_with_history_naming_the_file():
+    result = import_text(RELEASE_1_4)
+
+    assert result.action == "created"
+    release = Release.objects.get(version="1.4")
+    assert [pin.repository.name for pin in release.pins.order_by("position")] == [
+        "fogpy",
+        "fogpy_utils",
+        "chempipe-plugins",
+    ]
+    fogpy = release.pins.get(repository__name="fogpy")
+    assert [dep.repository.name for dep in fogpy.depends_on.all()] == ["fogpy_utils"]
+    assert release.deployments.get().namespace == "prod-v1.4"
+    assert release.notes == "Production release"
+    assert release.metadata == {"notes": "Production release", "ticket": "REL-140"}
+    reasons = {record.history_change_reason for record in RepositoryPin.history.all()}
+    assert reasons == {"imported from manifests/v1.4.yaml"}
+    assert release.history.get().history_change_reason == "imported from manifests/v1.4.yaml"
+    assert export_release("1.4") == dump_manifest(parse_manifest(RELEASE_1_4))
+
+
+def test_reimporting_the_same_file_changes_nothing():
+    import_text(RELEASE_1_4)
+    before = counts()
+
+    result = import_text(RELEASE_1_4)
+
+    assert result.action == "unchanged"
+    assert result.diff.summary() == "unchanged"
+    assert counts() == before
+
+
+def test_update_adds_changes_removes_and_reorders_pins():
+    import_text(RELEASE_1_4)
+    edited = (
+        RELEASE_1_4.replace('tag: "v2.6.1"', 'tag: "v2.6.2"')
+        .replace('package_version: "2.6.1"', 'package_version: "2.6.2"')
+        .replace(
+            '  - name: "chempipe-plugins"\n    tag: "v3.1.0"\n'
+            '    commit_sha: "0123456789abcdef0123456789abcdef01234567"\n'
+            '    package_version: "3.1.0"\n    depends_on: ["fogpy"]\n',
+            '  - name: "ML_model_dockers"\n    tag: "v1.4.2"\n    commit_sha: null\n',
+        )
+    )
+
+    result = import_text(edited, source="manifests/release-1.4/v1.4.yaml")
+
+    assert result.action == "updated"
+    assert result.diff.changed_pins == {"fogpy": {"tag": ("v2.6.1", "v2.6.2"), "package_version": ("2.6.1", "2.6.2")}}
+    assert result.diff.added_pins == ["ML_model_dockers"]
+    assert result.diff.removed_pins == ["chempipe-plugins"]
+    assert "fogpy tag v2.6.1 -> v2.6.2" in result.diff.summary()
+    assert export_release("1.4") == dump_manifest(parse_manifest(edited))
+    # The removed pin and its dependency link leave a deletion record naming the file.
+    removed = RepositoryPin.history.filter(history_type="-").get()
+    assert removed.repository.name == "chempipe-plugins"
+    assert removed.history_change_reason == "imported from manifests/release-1.4/v1.4.yaml"
+    assert PinDependency.history.filter(history_type="-").count() == 1
+    fogpy_changes = RepositoryPin.history.filter(repository__name="fogpy").order_by("history_date", "history_id")
+    assert [record.history_type for record in fogpy_changes] == ["+", "~"]
+    assert [record.tag for record in fogpy_changes] == ["v2.6.1", "v2.6.2"]
+
+
+def test_reordering_and_dependency_changes_round_trip():
+    import_text(RELEASE_1_4)
+    reordered = parse_manifest(RELEASE_1_4)
+    repos = list(reordered.repositories)
+    repos[0], repos[2] = repos[2], repos[0]
+    from dataclasses import replace
+
+    repos[0] = replace(repos[0], depends_on=("fogpy", "fogpy_utils"))
+    repos[2] = replace(repos[2], depends_on=())
+    manifest = replace(reordered, repositories=tuple(repos))
+
+    result = import_text(dump_manifest(manifest))
+
+    assert result.diff.reordered
+    assert set(result.diff.changed_pins) == {"chempipe-plugins", "fogpy"}
+    assert export_release("1.4") == dump_manifest(manifest)
+
+
+def test_deployments_recorded_elsewhere_are_kept_and_exported_after_the_files():
+    import_text(RELEASE_1_4)
+    release = Release.objects.get(version="1.4")
+    qa = Environment.objects.create(name="qa", display_order=5)
+    EnvironmentDeployment.objects.create(release=release, environment=qa, namespace="qa-v1.4", position=7)
+    with_staging = RELEASE_1_4.replace(
+        "    namespace: \"prod-v1.4\"\n",
+        '    namespace: "prod-v1.4"\n  staging:\n    deployed_at: "2025-01-18T09:00:00Z"\n'
+        '    namespace: "staging-v1.4"\n',
+    )
+
+    result = import_text(with_staging)
+
+    assert result.diff.added_environments == ["staging"]
+    assert result.diff.removed_environments == []
+    exported = parse_manifest(export_release("1.4"))
+    assert list(exported.environments) == ["production", "staging", "qa"]
+    assert exported.environments["qa"].namespace == "qa-v1.4"
+
+
+def test_deployment_fields_from_the_file_replace_stored_ones():
+    import_text(RELEASE_1_4)
+    failed = RELEASE_1_4.replace('    namespace: "prod-v1.4"\n', '    namespace: "prod-v1.4b"\n    status: "failed"\n')
+
+    result = import_text(failed)
+
+    assert result.diff.changed_environments == {
+        "production": {"namespace": ("prod-v1.4", "prod-v1.4b"), "status": ("deployed", "failed")}
+    }
+    deployment = EnvironmentDeployment.objects.get()
+    assert (deployment.namespace, deployment.status) == ("prod-v1.4b", "failed")
+
+
+def test_dry_run_reports_the_diff_and_writes_nothing():
+    import_text(RELEASE_1_4)
+    before = counts()
+    edited = RELEASE_1_4.replace('tag: "v1.4.2"', 'tag: "v1.4.3"').replace('"1.4.2"', '"1.4.3"')
+
+    result = import_text(edited, dry_run=True)
+
+    assert result.action == "updated"
+    assert result.diff.changed_pins["fogpy_utils"]["tag"] == ("v1.4.2", "v1.4.3")
+    assert counts() == before
+    assert RepositoryPin.objects.get(repository__name="fogpy_utils").tag == "v1.4.2"
+
+
+def test_dry_run_of_a_new_release_creates_no_catalogue_rows():
+    result = import_text(RELEASE_1_4, dry_run=True)
+
+    assert result.action == "created"
+    assert all(value == 0 for value in counts().values())
+
+
+def test_findings_are_stored_per_pin_and_strict_refuses_them():
+    bad_sha = RELEASE_1_4.replace("abc123def4567890abc123def4567890abc123de", "not-a-sha")
+
+    with pytest.raises(ManifestRejected) as rejected:
+        import_text(bad_sha, strict=True)
+    assert rejected.value.errors[0].path == "repositories[0].commit_sha"
+    assert Release.objects.count() == 0
+
+    result = import_text(bad_sha)
+    assert [finding.code for finding in result.findings] == ["sha-malformed"]
+    pin = RepositoryPin.objects.get(repository__name="fogpy")
+    assert pin.validation_state == RepositoryPin.ValidationState.INVALID
+    assert pin.findings[0]["code"] == "sha-malformed"
+    assert RepositoryPin.objects.get(repository__name="fogpy_utils").findings == []
+
+
+def test_a_changed_pin_loses_its_earlier_validation_result():
+    import_text(RELEASE_1_4)
+    RepositoryPin.objects.update(validation_state=RepositoryPin.ValidationState.VALID)
+
+    import_text(RELEASE_1_4.replace('tag: "v3.1.0"', 'tag: "v3.1.1"').replace('"3.1.0"', '"3.1.1"'))
+
+    states = dict(RepositoryPin.objects.values_list("repository__name", "validation_state"))
+    assert states == {"fogpy": "valid", "fogpy_utils": "valid", "chempipe-plugins": "unchecked"}
+
+
+def test_the_importing_user_is_recorded_in_history():
+    user = get_user_model().objects.create_user("release-bot")
+
+    import_text(RELEASE_1_4, user=user)
+
+    assert Release.history.get().history_user == user
+    assert {record.history_user for record in RepositoryPin.history.all()} == {user}
+
+
+def test_metadata_extra_keys_keep_their_order_and_types():
+    text = RELEASE_1_4.replace(
+        '  ticket: "REL-140"\n',
+        '  zeta: 1\n  alpha: [true, null, 2.5, {"b": "x", "a": "y"}]\n  changelog_url: "https://example.invalid/c"\n',
+    )
+
+    import_text(text)
+
+    metadata = Release.objects.get().metadata
+    assert metadata is not None
+    assert list(metadata) == ["notes", "changelog_url", "zeta", "alpha"]
+    assert metadata["alpha"] == [True, None, 2.5, {"b": "x", "a": "y"}]
+    assert list(metadata["alpha"][3]) == ["b", "a"]
