@@ -27,7 +27,9 @@ class Repository(models.Model):
         help_text="Where the validator fetches tags; empty = REGISTRY_GIT_URL_TEMPLATE.",
     )
     package_name = models.CharField(
-        max_length=200, blank=True, help_text="The package on the index, when it differs from the name."
+        max_length=200,
+        blank=True,
+        help_text="The package on the index, when it differs from the name.",
     )
     history = HistoricalRecords()
 
@@ -35,7 +37,9 @@ class Repository(models.Model):
         ordering = ["name"]
         verbose_name_plural = "repositories"
         constraints = [
-            models.CheckConstraint(condition=models.Q(name__length__gt=0), name="repository_name_not_empty"),
+            models.CheckConstraint(
+                condition=models.Q(name__length__gt=0), name="repository_name_not_empty"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -50,13 +54,17 @@ class Environment(models.Model):
         unique=True,
         validators=[RegexValidator(ENVIRONMENT_RE, "Letters, digits, '_' and '-'.")],
     )
-    display_order = models.PositiveIntegerField(default=0, help_text="Columns of the deployment matrix.")
+    display_order = models.PositiveIntegerField(
+        default=0, help_text="Columns of the deployment matrix."
+    )
     history = HistoricalRecords()
 
     class Meta:
         ordering = ["display_order", "name"]
         constraints = [
-            models.CheckConstraint(condition=models.Q(name__length__gt=0), name="environment_name_not_empty"),
+            models.CheckConstraint(
+                condition=models.Q(name__length__gt=0), name="environment_name_not_empty"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -10,7 +10,15 @@ from .models import EnvironmentDeployment, PinDependency, Release, RepositoryPin
 
 class RepositoryPinInline(admin.TabularInline):
     model = RepositoryPin
-    fields = ["position", "repository", "tag", "commit_sha", "package_version", "url", "validation_state"]
+    fields = [
+        "position",
+        "repository",
+        "tag",
+        "commit_sha",
+        "package_version",
+        "url",
+        "validation_state",
+    ]
     readonly_fields = ["validation_state"]
     autocomplete_fields = ["repository"]
     extra = 0
@@ -32,7 +40,15 @@ class EnvironmentDeploymentInline(admin.TabularInline):
 
 @admin.register(Release)
 class ReleaseAdmin(SimpleHistoryAdmin):
-    list_display = ["version", "created_at", "created_by", "pin_count", "deployment_count", "source", "updated_at"]
+    list_display = [
+        "version",
+        "created_at",
+        "created_by",
+        "pin_count",
+        "deployment_count",
+        "source",
+        "updated_at",
+    ]
     search_fields = ["version", "notes", "created_by"]
     readonly_fields = ["findings", "source", "recorded_at", "updated_at"]
     fields = [
@@ -50,24 +66,31 @@ class ReleaseAdmin(SimpleHistoryAdmin):
     inlines = [RepositoryPinInline, EnvironmentDeploymentInline]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Release]:
-        return (
-            super()
-            .get_queryset(request)
-            .annotate(pin_count=Count("pins", distinct=True), deployment_count=Count("deployments", distinct=True))
+        queryset: QuerySet[Release] = super().get_queryset(request)
+        return queryset.annotate(
+            pin_count=Count("pins", distinct=True),
+            deployment_count=Count("deployments", distinct=True),
         )
 
     @admin.display(description="pins", ordering="pin_count")
     def pin_count(self, release: Release) -> int:
-        return release.pin_count  # type: ignore[attr-defined]
+        return int(release.pin_count)  # type: ignore[attr-defined]
 
     @admin.display(description="deployments", ordering="deployment_count")
     def deployment_count(self, release: Release) -> int:
-        return release.deployment_count  # type: ignore[attr-defined]
+        return int(release.deployment_count)  # type: ignore[attr-defined]
 
 
 @admin.register(RepositoryPin)
 class RepositoryPinAdmin(SimpleHistoryAdmin):
-    list_display = ["release", "repository", "tag", "commit_sha", "package_version", "validation_state"]
+    list_display = [
+        "release",
+        "repository",
+        "tag",
+        "commit_sha",
+        "package_version",
+        "validation_state",
+    ]
     list_filter = ["validation_state", "release"]
     list_select_related = ["release", "repository"]
     search_fields = ["repository__name", "tag", "commit_sha", "release__version"]

@@ -75,7 +75,11 @@ def manifest_files(paths: Iterable[Path | str]) -> list[Path]:
         if path.is_dir():
             files.extend(
                 sorted(
-                    (child for child in path.iterdir() if child.suffix.lower() in MANIFEST_SUFFIXES),
+                    (
+                        child
+                        for child in path.iterdir()
+                        if child.suffix.lower() in MANIFEST_SUFFIXES
+                    ),
                     key=lambda child: _natural(child.name),
                 )
             )
@@ -120,7 +124,7 @@ def import_manifests(
                         "duplicate",
                         "error",
                         "version",
-                        f"version {manifest.version!r} is also described by {seen[manifest.version]}",
+                        f"version {manifest.version!r} is also in {seen[manifest.version]}",
                     )
                 ],
             )
@@ -128,7 +132,9 @@ def import_manifests(
     results = []
     with transaction.atomic():
         for source, manifest in manifests:
-            result = _Importer(manifest, source=source, user=user).run(dry_run=dry_run, strict=strict)
+            result = _Importer(manifest, source=source, user=user).run(
+                dry_run=dry_run, strict=strict
+            )
             results.append(result)
             if progress is not None:
                 progress(result)
@@ -145,7 +151,12 @@ def read_manifests(
         if progress is not None:
             progress(path)
         try:
-            manifests.append((str(path), read_manifest_file(path, max_bytes=settings.REGISTRY_MANIFEST_MAX_BYTES)))
+            manifests.append(
+                (
+                    str(path),
+                    read_manifest_file(path, max_bytes=settings.REGISTRY_MANIFEST_MAX_BYTES),
+                )
+            )
         except ManifestRejected as exc:
             rejected.append(exc)
     return manifests, rejected
@@ -160,7 +171,9 @@ def metadata_extra_text(metadata: dict[str, Any] | None) -> str | None:
 
 
 def _natural(name: str) -> tuple[tuple[int, int | str], ...]:
-    return tuple((0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"(\d+)", name) if part)
+    return tuple(
+        (0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"(\d+)", name) if part
+    )
 
 
 def _pin_state(findings: list[Finding]) -> str:
@@ -198,12 +211,12 @@ class _Importer:
         result = ImportResult(self.source, manifest.version, diff, findings, release, dry_run)
         if dry_run or not diff.changed:
             return result
-        result.release = self.write(release, diff, findings)
+        result.release = self.write(release, findings)
         return result
 
     # --- writing -------------------------------------------------------------------------
 
-    def write(self, release: Release | None, diff: ManifestDiff, findings: list[Finding]) -> Release:
+    def write(self, release: Release | None, findings: list[Finding]) -> Release:
         manifest = self.manifest
         pin_findings: dict[int, list[Finding]] = {}
         release_findings = []
@@ -233,7 +246,7 @@ class _Importer:
         release._history_user = self.user  # type: ignore[attr-defined]
         release.save()
 
-        pins = self.pins(release, stored_pins, repositories, pin_findings, diff)
+        pins = self.pins(release, stored_pins, repositories, pin_findings)
         self.dependencies(pins, stored_pins)
         self.deployments(release, stored_deployments, environments)
         return release
@@ -241,7 +254,11 @@ class _Importer:
     def repositories(self) -> dict[str, Repository]:
         entries = {entry.name: entry for entry in self.manifest.repositories}
         found = {repo.name: repo for repo in Repository.objects.filter(name__in=list(entries))}
-        missing = [Repository(name=name, git_url=entry.url or "") for name, entry in entries.items() if name not in found]
+        missing = [
+            Repository(name=name, git_url=entry.url or "")
+            for name, entry in entries.items()
+            if name not in found
+        ]
         if missing:
             for repo in bulk_create_with_history(missing, Repository, **self.history()):
                 found[repo.name] = repo
@@ -256,7 +273,9 @@ class _Importer:
         if missing:
             last = Environment.objects.aggregate(last=Max("display_order"))["last"]
             start = 0 if last is None else last + 1
-            created = [Environment(name=name, display_order=start + i) for i, name in enumerate(missing)]
+            created = [
+                Environment(name=name, display_order=start + i) for i, name in enumerate(missing)
+            ]
             for env in bulk_create_with_history(created, Environment, **self.history()):
                 found[env.name] = env
         return found
@@ -267,7 +286,6 @@ class _Importer:
         stored: list[RepositoryPin],
         repositories: dict[str, Repository],
         pin_findings: dict[int, list[Finding]],
-        diff: ManifestDiff,
     ) -> dict[str, RepositoryPin]:
         existing = {pin.repository.name: pin for pin in stored}
         wanted = {entry.name for entry in self.manifest.repositories}
@@ -294,31 +312,40 @@ class _Importer:
                     )
                 )
                 continue
-            dirty = pin.position != position
-            pin.position = position
-            if any(getattr(pin, key) != value for key, value in values.items()) or entry.name in diff.changed_pins:
-                # A changed pin loses its earlier results: they were about other values.
-                for key, value in values.items():
-                    setattr(pin, key, value)
-                pin.findings = [finding.as_dict() for finding in found]
-                pin.validation_state = _pin_state(found)
+            values_changed = self.assign(pin, values)
+            if values_changed:
+                # Earlier results were about other values.
                 pin.validated_at = None
-                dirty = True
-            if dirty:
+            state = pin.validation_state
+            if pin.validated_at is None:
+                state = _pin_state(found)
+            # Offline findings are recomputed for every pin: a cycle or a finding may come or
+            # go because another pin changed.
+            other = {"position": position, "findings": [f.as_dict() for f in found]}
+            if self.assign(pin, {**other, "validation_state": state}) or values_changed:
                 changed.append(pin)
         removed = [pin for name, pin in existing.items() if name not in wanted]
         if removed:
             removed_ids = [pin.pk for pin in removed]
-            links = PinDependency.objects.filter(pin_id__in=removed_ids) | PinDependency.objects.filter(
-                depends_on_id__in=removed_ids
-            )
+            links = PinDependency.objects.filter(
+                pin_id__in=removed_ids
+            ) | PinDependency.objects.filter(depends_on_id__in=removed_ids)
             self.delete(list(links), PinDependency)
             self.delete(removed, RepositoryPin)
         if changed:
             bulk_update_with_history(
                 changed,
                 RepositoryPin,
-                ["position", "tag", "commit_sha", "package_version", "url", "findings", "validation_state", "validated_at"],
+                [
+                    "position",
+                    "tag",
+                    "commit_sha",
+                    "package_version",
+                    "url",
+                    "findings",
+                    "validation_state",
+                    "validated_at",
+                ],
                 **self.history(),
             )
         if created:
@@ -343,12 +370,11 @@ class _Importer:
             for position, name in enumerate(entry.depends_on):
                 wanted[(pins[entry.name].pk, pins[name].pk)] = position
         stale = [link for key, link in current.items() if key not in wanted]
-        moved = []
-        for key, position in wanted.items():
-            link = current.get(key)
-            if link is not None and link.position != position:
-                link.position = position
-                moved.append(link)
+        moved = [
+            link
+            for key, position in wanted.items()
+            if key in current and self.assign(link := current[key], {"position": position})
+        ]
         new = [
             PinDependency(pin_id=pin_id, depends_on_id=depends_on_id, position=position)
             for (pin_id, depends_on_id), position in wanted.items()
@@ -362,42 +388,54 @@ class _Importer:
             bulk_create_with_history(new, PinDependency, **self.history())
 
     def deployments(
-        self, release: Release, stored: list[EnvironmentDeployment], environments: dict[str, Environment]
+        self,
+        release: Release,
+        stored: list[EnvironmentDeployment],
+        environments: dict[str, Environment],
     ) -> None:
         existing = {deployment.environment.name: deployment for deployment in stored}
-        order = list(self.manifest.environments)
-        # The file's deployments first, in its order; those recorded elsewhere keep theirs after.
-        order += [name for name in existing if name not in self.manifest.environments]
         created, changed = [], []
-        for position, name in enumerate(order):
-            entry = self.manifest.environments.get(name)
+        position = 0
+        for name, entry in self.manifest.environments.items():
+            values: dict[str, Any] = {
+                "namespace": entry.namespace,
+                "deployed_at": entry.deployed_at,
+                "status": entry.status,
+                "position": position,
+            }
+            position += 1
             deployment = existing.get(name)
             if deployment is None:
-                assert entry is not None
                 created.append(
-                    EnvironmentDeployment(
-                        release=release,
-                        environment=environments[name],
-                        namespace=entry.namespace,
-                        deployed_at=entry.deployed_at,
-                        status=entry.status,
-                        position=position,
-                    )
+                    EnvironmentDeployment(release=release, environment=environments[name], **values)
                 )
-                continue
-            values: dict[str, Any] = {"position": position}
-            if entry is not None:
-                values.update(namespace=entry.namespace, deployed_at=entry.deployed_at, status=entry.status)
-            if any(getattr(deployment, key) != value for key, value in values.items()):
-                for key, value in values.items():
-                    setattr(deployment, key, value)
+            elif self.assign(deployment, values):
                 changed.append(deployment)
+        # Deployments recorded elsewhere are kept, after the file's, in their own order.
+        for name, deployment in existing.items():
+            if name not in self.manifest.environments:
+                if self.assign(deployment, {"position": position}):
+                    changed.append(deployment)
+                position += 1
         if changed:
             bulk_update_with_history(
-                changed, EnvironmentDeployment, ["position", "namespace", "deployed_at", "status"], **self.history()
+                changed,
+                EnvironmentDeployment,
+                ["position", "namespace", "deployed_at", "status"],
+                **self.history(),
             )
         if created:
             bulk_create_with_history(created, EnvironmentDeployment, **self.history())
+
+    @staticmethod
+    def assign(obj: Model, values: dict[str, Any]) -> bool:
+        """Set ``values`` on ``obj``; whether anything changed."""
+        dirty = False
+        for key, value in values.items():
+            if getattr(obj, key) != value:
+                setattr(obj, key, value)
+                dirty = True
+        return dirty
 
     def delete(self, objects: list[Any], model: type[Model]) -> None:
         """Delete rows with one history record each, in a constant number of queries.
@@ -416,10 +454,13 @@ class _Importer:
                     history_date=self.now,
                     history_user=self.user,
                     history_change_reason=self.reason,
-                    **{field.attname: getattr(obj, field.attname) for field in history_model.tracked_fields},
+                    **{
+                        field.attname: getattr(obj, field.attname)
+                        for field in history_model.tracked_fields
+                    },
                 )
                 for obj in objects
             ]
         )
         queryset = model._default_manager.filter(pk__in=[obj.pk for obj in objects])
-        queryset._raw_delete(queryset.db)  # type: ignore[attr-defined]
+        queryset._raw_delete(queryset.db)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from django.db import models
 
 if TYPE_CHECKING:
-    from .models import Release
+    from .models import Release  # noqa: F401 - named in a string, models import this module
 
 
 class ReleaseQuerySet(models.QuerySet["Release"]):
@@ -18,7 +18,9 @@ class ReleaseQuerySet(models.QuerySet["Release"]):
         return self.prefetch_related(
             models.Prefetch(
                 "pins",
-                queryset=RepositoryPin.objects.select_related("repository").order_by("position", "pk"),
+                queryset=RepositoryPin.objects.select_related("repository").order_by(
+                    "position", "pk"
+                ),
             ),
             models.Prefetch(
                 "pins__dependency_links",

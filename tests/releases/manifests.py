@@ -46,8 +46,16 @@ def import_text(text: str, source: str = "manifests/v1.4.yaml", **options: Any) 
 def generated_manifest(pins: int, version: str = "9.0", tag_suffix: str = "") -> str:
     """A valid manifest with ``pins`` repositories, each depending on the one before."""
     lines = [f'version: "{version}"', 'created_at: "2025-03-01T00:00:00Z"', "environments:"]
-    lines += ['  production:', '    deployed_at: "2025-03-02T00:00:00Z"', f'    namespace: "prod-{version}"']
-    lines += ['  staging:', '    deployed_at: "2025-03-01T12:00:00Z"', f'    namespace: "staging-{version}"']
+    lines += [
+        "  production:",
+        '    deployed_at: "2025-03-02T00:00:00Z"',
+        f'    namespace: "prod-{version}"',
+    ]
+    lines += [
+        "  staging:",
+        '    deployed_at: "2025-03-01T12:00:00Z"',
+        f'    namespace: "staging-{version}"',
+    ]
     lines.append("repositories:")
     for i in range(pins):
         lines += [

@@ -36,9 +36,15 @@ def test_import_prints_one_line_per_file_and_a_summary(tmp_path: Path):
     assert out.splitlines()[-1] == "imported 1 manifest(s): 1 created, 0 updated, 0 unchanged"
     assert err == ""  # no progress line when the output is not a terminal
 
-    (tmp_path / "v1.4.yaml").write_text(RELEASE_1_4.replace('"v1.4.2"', '"v1.4.3"').replace('"1.4.2"', '"1.4.3"'))
+    (tmp_path / "v1.4.yaml").write_text(
+        RELEASE_1_4.replace('"v1.4.2"', '"v1.4.3"').replace('"1.4.2"', '"1.4.3"')
+    )
     out, _ = run("import_manifest", str(tmp_path / "v1.4.yaml"), "--dry-run")
-    assert "1.4 would be updated: fogpy_utils tag v1.4.2 -> v1.4.3; fogpy_utils package_version 1.4.2 -> 1.4.3" in out
+    assert (
+        "1.4 would be updated: fogpy_utils tag v1.4.2 -> v1.4.3; "
+        "fogpy_utils package_version 1.4.2 -> 1.4.3"
+        in out
+    )
     assert out.splitlines()[-1].endswith("nothing written (dry run)")
     assert RepositoryPin.objects.get(repository__name="fogpy_utils").tag == "v1.4.2"
 
@@ -126,7 +132,11 @@ def test_validate_json_output_lists_located_findings(tmp_path: Path, capsys):
 def test_validate_manifest_needs_no_database(tmp_path: Path):
     path = tmp_path / "v1.4.yaml"
     path.write_text(RELEASE_1_4)
-    env = dict(os.environ, DATABASE_URL="postgres://nobody@127.0.0.1:9/none", DJANGO_SETTINGS_MODULE="config.settings.test")
+    env = dict(
+        os.environ,
+        DATABASE_URL="postgres://nobody@127.0.0.1:9/none",
+        DJANGO_SETTINGS_MODULE="config.settings.test",
+    )
 
     done = subprocess.run(
         [sys.executable, "manage.py", "validate_manifest", str(path)],
@@ -147,7 +157,13 @@ def test_validate_manifest_exit_code_from_the_shell(tmp_path: Path):
     env = dict(os.environ, DJANGO_SETTINGS_MODULE="config.settings.test")
 
     done = subprocess.run(
-        [sys.executable, "manage.py", "validate_manifest", str(path), str(tmp_path / "missing.yaml")],
+        [
+            sys.executable,
+            "manage.py",
+            "validate_manifest",
+            str(path),
+            str(tmp_path / "missing.yaml"),
+        ],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -164,13 +180,15 @@ def test_validate_manifest_exit_code_from_the_shell(tmp_path: Path):
         timeout=60,
     )
     assert done.returncode == 1
-    assert '1.10' in done.stdout and 'quote it ("1.10")' in done.stdout
+    assert "1.10" in done.stdout and 'quote it ("1.10")' in done.stdout
 
 
 @pytest.mark.django_db
 def test_rejected_import_writes_nothing_from_the_shell(tmp_path: Path):
     (tmp_path / "v1.yaml").write_text(RELEASE_1_4)
-    (tmp_path / "v2.yaml").write_text(RELEASE_1_4.replace('"1.4"', '"1.5"').replace("fogpy_utils\"]", "fogpy_util\"]"))
+    (tmp_path / "v2.yaml").write_text(
+        RELEASE_1_4.replace('"1.4"', '"1.5"').replace('fogpy_utils"]', 'fogpy_util"]')
+    )
 
     with pytest.raises(CommandError) as rejected:
         run("import_manifest", str(tmp_path))

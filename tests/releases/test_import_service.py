@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 
 from registry.models import Environment, Repository
 from releases.exporting import export_release
@@ -17,8 +18,9 @@ pytestmark = pytest.mark.django_db
 
 def counts() -> dict[str, int]:
     models = [Release, RepositoryPin, PinDependency, EnvironmentDeployment, Repository, Environment]
-    result = {model.__name__: model.objects.count() for model in models}
-    result.update({f"history:{model.__name__}": model.history.count() for model in models})  # type: ignore[attr-defined]
+    result = {model.__name__: model._default_manager.count() for model in models}
+    for model in models:
+        result[f"history:{model.__name__}"] = model.history.count()  # type: ignore[attr-defined]
     return result
 
 
@@ -70,7 +72,9 @@ def test_update_adds_changes_removes_and_reorders_pins():
     result = import_text(edited, source="manifests/release-1.4/v1.4.yaml")
 
     assert result.action == "updated"
-    assert result.diff.changed_pins == {"fogpy": {"tag": ("v2.6.1", "v2.6.2"), "package_version": ("2.6.1", "2.6.2")}}
+    assert result.diff.changed_pins == {
+        "fogpy": {"tag": ("v2.6.1", "v2.6.2"), "package_version": ("2.6.1", "2.6.2")}
+    }
     assert result.diff.added_pins == ["ML_model_dockers"]
     assert result.diff.removed_pins == ["chempipe-plugins"]
     assert "fogpy tag v2.6.1 -> v2.6.2" in result.diff.summary()
@@ -80,7 +84,9 @@ def test_update_adds_changes_removes_and_reorders_pins():
     assert removed.repository.name == "chempipe-plugins"
     assert removed.history_change_reason == "imported from manifests/release-1.4/v1.4.yaml"
     assert PinDependency.history.filter(history_type="-").count() == 1
-    fogpy_changes = RepositoryPin.history.filter(repository__name="fogpy").order_by("history_date", "history_id")
+    fogpy_changes = RepositoryPin.history.filter(repository__name="fogpy").order_by(
+        "history_date", "history_id"
+    )
     assert [record.history_type for record in fogpy_changes] == ["+", "~"]
     assert [record.tag for record in fogpy_changes] == ["v2.6.1", "v2.6.2"]
 
@@ -107,9 +113,11 @@ def test_deployments_recorded_elsewhere_are_kept_and_exported_after_the_files():
     import_text(RELEASE_1_4)
     release = Release.objects.get(version="1.4")
     qa = Environment.objects.create(name="qa", display_order=5)
-    EnvironmentDeployment.objects.create(release=release, environment=qa, namespace="qa-v1.4", position=7)
+    EnvironmentDeployment.objects.create(
+        release=release, environment=qa, namespace="qa-v1.4", position=7
+    )
     with_staging = RELEASE_1_4.replace(
-        "    namespace: \"prod-v1.4\"\n",
+        '    namespace: "prod-v1.4"\n',
         '    namespace: "prod-v1.4"\n  staging:\n    deployed_at: "2025-01-18T09:00:00Z"\n'
         '    namespace: "staging-v1.4"\n',
     )
@@ -125,7 +133,9 @@ def test_deployments_recorded_elsewhere_are_kept_and_exported_after_the_files():
 
 def test_deployment_fields_from_the_file_replace_stored_ones():
     import_text(RELEASE_1_4)
-    failed = RELEASE_1_4.replace('    namespace: "prod-v1.4"\n', '    namespace: "prod-v1.4b"\n    status: "failed"\n')
+    failed = RELEASE_1_4.replace(
+        '    namespace: "prod-v1.4"\n', '    namespace: "prod-v1.4b"\n    status: "failed"\n'
+    )
 
     result = import_text(failed)
 
@@ -174,12 +184,17 @@ def test_findings_are_stored_per_pin_and_strict_refuses_them():
 
 def test_a_changed_pin_loses_its_earlier_validation_result():
     import_text(RELEASE_1_4)
-    RepositoryPin.objects.update(validation_state=RepositoryPin.ValidationState.VALID)
+    # As an online validation leaves them.
+    RepositoryPin.objects.update(
+        validation_state=RepositoryPin.ValidationState.VALID, validated_at=timezone.now()
+    )
 
     import_text(RELEASE_1_4.replace('tag: "v3.1.0"', 'tag: "v3.1.1"').replace('"3.1.0"', '"3.1.1"'))
 
     states = dict(RepositoryPin.objects.values_list("repository__name", "validation_state"))
     assert states == {"fogpy": "valid", "fogpy_utils": "valid", "chempipe-plugins": "unchecked"}
+    changed = RepositoryPin.objects.get(repository__name="chempipe-plugins")
+    assert changed.validated_at is None
 
 
 def test_the_importing_user_is_recorded_in_history():

@@ -24,7 +24,9 @@ def scenario(pins: int) -> dict[str, int]:
     return {
         "create": queries(lambda: import_text(generated_manifest(pins, version))),
         "unchanged": queries(lambda: import_text(generated_manifest(pins, version))),
-        "update every pin": queries(lambda: import_text(generated_manifest(pins, version, tag_suffix=".post1"))),
+        "update every pin": queries(
+            lambda: import_text(generated_manifest(pins, version, tag_suffix=".post1"))
+        ),
         "shrink to half": queries(lambda: import_text(generated_manifest(pins // 2, version))),
         "export": queries(lambda: export_release(version)),
     }

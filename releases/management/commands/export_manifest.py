@@ -35,7 +35,9 @@ class Command(BaseCommand):
                     raise CommandError("several releases need --output-dir DIR", returncode=2)
                 self.stdout.write(export_release(versions[0], options["format"]), ending="")
                 return
-            written = export_to_directory(directory, None if options["all"] else versions, options["format"])
+            written = export_to_directory(
+                directory, None if options["all"] else versions, options["format"]
+            )
         except UnknownRelease as exc:
             raise CommandError(str(exc), returncode=1) from None
         for path in written:

@@ -21,8 +21,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("paths", nargs="+", metavar="PATH")
-        parser.add_argument("--dry-run", action="store_true", help="Show what would change; write nothing.")
-        parser.add_argument("--strict", action="store_true", help="Refuse manifests with error findings.")
+        parser.add_argument(
+            "--dry-run", action="store_true", help="Show what would change; write nothing."
+        )
+        parser.add_argument(
+            "--strict", action="store_true", help="Refuse manifests with error findings."
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         missing = [path for path in options["paths"] if not Path(path).exists()]
@@ -52,11 +56,14 @@ class Command(BaseCommand):
             self.stdout.write(self.describe(result, options["dry_run"]))
             for finding in result.findings:
                 self.stdout.write(f"  {finding.format()}")
-        counts = {action: sum(r.action == action for r in results) for action in ("created", "updated", "unchanged")}
+        counts = {
+            action: sum(r.action == action for r in results)
+            for action in ("created", "updated", "unchanged")
+        }
         verb = "would import" if options["dry_run"] else "imported"
         self.stdout.write(
-            f"{verb} {len(results)} manifest(s): {counts['created']} created, {counts['updated']} updated, "
-            f"{counts['unchanged']} unchanged"
+            f"{verb} {len(results)} manifest(s): {counts['created']} created, "
+            f"{counts['updated']} updated, {counts['unchanged']} unchanged"
             + ("; nothing written (dry run)" if options["dry_run"] else "")
         )
 

@@ -38,7 +38,7 @@ class Command(BaseCommand):
         progress = Progress(sys.stderr, len(files), "checking")
         for path in files:
             progress.step(str(path))
-            reports.append(self.check(path))
+            reports.append(self.report(path))
         progress.close()
         if options["format"] == "json":
             self.stdout.write(json.dumps(reports, indent=2))
@@ -53,7 +53,7 @@ class Command(BaseCommand):
         if failed:
             raise CommandError(f"{failed} of {len(reports)} manifest(s) have errors", returncode=1)
 
-    def check(self, path: Path) -> dict[str, Any]:
+    def report(self, path: Path) -> dict[str, Any]:
         try:
             manifest = read_manifest_file(path, max_bytes=settings.REGISTRY_MANIFEST_MAX_BYTES)
         except ManifestRejected as exc:
