@@ -1,5 +1,7 @@
 """Plain admin registrations: every model visible and editable, with history."""
 
+from typing import Any
+
 from django.contrib import admin
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
@@ -19,13 +21,21 @@ class RepositoryPinInline(admin.TabularInline):
         "url",
         "validation_state",
     ]
-    readonly_fields = ["validation_state"]
     autocomplete_fields = ["repository"]
     extra = 0
     ordering = ["position", "pk"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[RepositoryPin]:
         return super().get_queryset(request).select_related("repository")
+
+    # On a stored release the repository of each row is shown, not offered as a widget: a
+    # widget per row costs a query per row. Pins are added by importing a manifest or on
+    # the pin page.
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return ["repository", "validation_state"] if obj is not None else ["validation_state"]
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return obj is None and super().has_add_permission(request, obj)
 
 
 class EnvironmentDeploymentInline(admin.TabularInline):
