@@ -24,7 +24,9 @@ def release_to_manifest(release: Release) -> Manifest:
             commit_sha=pin.commit_sha,
             package_version=pin.package_version,
             url=pin.url or None,
-            depends_on=tuple(link.depends_on.repository.name for link in pin.dependency_links.all()),
+            depends_on=tuple(
+                link.depends_on.repository.name for link in pin.dependency_links.all()
+            ),
         )
         for pin in release.pins.all()
     )
@@ -87,4 +89,3 @@ def _version_key(version: str) -> tuple[tuple[int, int | str], ...]:
     """Natural order: 1.2 < 1.10; numbers before words within a part."""
     parts = version.replace("-", ".").replace("+", ".").replace("_", ".").split(".")
     return tuple((0, int(part)) if part.isdigit() else (1, part) for part in parts)
-

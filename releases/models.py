@@ -43,7 +43,9 @@ class Release(models.Model):
     findings = models.JSONField(
         default=list, blank=True, help_text="Release-level findings of the last import."
     )
-    source = models.CharField(max_length=500, blank=True, help_text="Where the last import came from.")
+    source = models.CharField(
+        max_length=500, blank=True, help_text="Where the last import came from."
+    )
     recorded_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     history = HistoricalRecords()
@@ -53,7 +55,9 @@ class Release(models.Model):
     class Meta:
         ordering = ["-recorded_at", "-pk"]
         constraints = [
-            models.CheckConstraint(condition=models.Q(version__length__gt=0), name="release_version_not_empty"),
+            models.CheckConstraint(
+                condition=models.Q(version__length__gt=0), name="release_version_not_empty"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -110,7 +114,10 @@ class RepositoryPin(models.Model):
     commit_sha = models.CharField("commit SHA", max_length=255, null=True, blank=True)  # noqa: DJ001
     package_version = models.CharField(max_length=100, null=True, blank=True)  # noqa: DJ001
     url = models.CharField(
-        "git URL", max_length=500, blank=True, help_text="As the manifest gives it; empty = the repository's."
+        "git URL",
+        max_length=500,
+        blank=True,
+        help_text="As the manifest gives it; empty = the repository's.",
     )
     depends_on = models.ManyToManyField(
         "self", through="PinDependency", symmetrical=False, related_name="required_by", blank=True
@@ -125,7 +132,9 @@ class RepositoryPin(models.Model):
     class Meta:
         ordering = ["release", "position", "pk"]
         constraints = [
-            models.UniqueConstraint(fields=["release", "repository"], name="pin_unique_repository_per_release"),
+            models.UniqueConstraint(
+                fields=["release", "repository"], name="pin_unique_repository_per_release"
+            ),
             models.CheckConstraint(condition=models.Q(tag__length__gt=0), name="pin_tag_not_empty"),
             models.CheckConstraint(
                 condition=models.Q(validation_state__in=ValidationState.values),
@@ -140,8 +149,12 @@ class RepositoryPin(models.Model):
 class PinDependency(models.Model):
     """``pin`` depends on ``depends_on``, another pin of the same release."""
 
-    pin = models.ForeignKey(RepositoryPin, on_delete=models.CASCADE, related_name="dependency_links")
-    depends_on = models.ForeignKey(RepositoryPin, on_delete=models.CASCADE, related_name="dependent_links")
+    pin = models.ForeignKey(
+        RepositoryPin, on_delete=models.CASCADE, related_name="dependency_links"
+    )
+    depends_on = models.ForeignKey(
+        RepositoryPin, on_delete=models.CASCADE, related_name="dependent_links"
+    )
     position = models.PositiveIntegerField(default=0)
     history = HistoricalRecords()
 
@@ -157,7 +170,9 @@ class PinDependency(models.Model):
 
     def clean(self) -> None:
         if self.pin_id and self.depends_on_id and self.pin.release_id != self.depends_on.release_id:
-            raise ValidationError({"depends_on": "A pin can only depend on pins of the same release."})
+            raise ValidationError(
+                {"depends_on": "A pin can only depend on pins of the same release."}
+            )
 
 
 class EnvironmentDeployment(models.Model):
@@ -169,9 +184,12 @@ class EnvironmentDeployment(models.Model):
     Status = DeploymentStatus
 
     release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="deployments")
-    environment = models.ForeignKey(Environment, on_delete=models.PROTECT, related_name="deployments")
+    environment = models.ForeignKey(
+        Environment, on_delete=models.PROTECT, related_name="deployments"
+    )
     namespace = models.CharField(
-        max_length=100, validators=[RegexValidator(NAMESPACE_RE, "Letters, digits, '.', '_' and '-'.")]
+        max_length=100,
+        validators=[RegexValidator(NAMESPACE_RE, "Letters, digits, '.', '_' and '-'.")],
     )
     deployed_at = models.DateTimeField(null=True, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DEPLOYED)
@@ -184,9 +202,12 @@ class EnvironmentDeployment(models.Model):
             models.UniqueConstraint(
                 fields=["release", "environment"], name="deployment_unique_environment_per_release"
             ),
-            models.CheckConstraint(condition=models.Q(namespace__length__gt=0), name="deployment_namespace_not_empty"),
             models.CheckConstraint(
-                condition=models.Q(status__in=DeploymentStatus.values), name="deployment_status_valid"
+                condition=models.Q(namespace__length__gt=0), name="deployment_namespace_not_empty"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status__in=DeploymentStatus.values),
+                name="deployment_status_valid",
             ),
         ]
 
