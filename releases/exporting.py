@@ -25,7 +25,8 @@ def release_to_manifest(release: Release) -> Manifest:
             package_version=pin.package_version,
             url=pin.url or None,
             depends_on=tuple(
-                link.depends_on.repository.name for link in pin.dependency_links.all()
+                link.depends_on.repository.name
+                for link in pin.manifest_links  # type: ignore[attr-defined]
             ),
         )
         for pin in release.pins.all()

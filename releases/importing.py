@@ -362,7 +362,7 @@ class _Importer:
         current: dict[tuple[int, int], PinDependency] = {}
         live = {pin.pk for pin in pins.values()}
         for pin in existing:
-            for link in pin.dependency_links.all():
+            for link in pin.manifest_links:  # type: ignore[attr-defined]
                 if link.pin_id in live and link.depends_on_id in live:
                     current[(link.pin_id, link.depends_on_id)] = link
         wanted: dict[tuple[int, int], int] = {}

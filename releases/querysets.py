@@ -22,11 +22,14 @@ class ReleaseQuerySet(models.QuerySet["Release"]):
                     "position", "pk"
                 ),
             ),
+            # A list attribute rather than a related manager: Django would build a queryset per
+            # pin to hold the prefetched links, most of an export's time for 1,000 pins.
             models.Prefetch(
                 "pins__dependency_links",
                 queryset=PinDependency.objects.select_related("depends_on__repository").order_by(
                     "position", "pk"
                 ),
+                to_attr="manifest_links",
             ),
             models.Prefetch(
                 "deployments",
