@@ -20,7 +20,7 @@ SHA_RE = re.compile(r"^(?:[0-9a-fA-F]{7,40}|[0-9a-fA-F]{64})$")
 def check_commit_shas(manifest: Manifest) -> Iterator[Finding]:
     for index, repo in enumerate(manifest.repositories):
         sha = repo.commit_sha
-        if sha is not None and not SHA_RE.match(sha):
+        if sha is not None and not SHA_RE.fullmatch(sha):
             yield Finding(
                 "sha-malformed",
                 "error",

@@ -55,25 +55,33 @@ class ManifestDiff:
     def summary(self) -> str:
         """One line for a terminal: created / updated with what changed / unchanged."""
         if self.created:
-            return f"created ({len(self.added_pins)} pins, {len(self.added_environments)} deployments)"
+            return (
+                f"created ({len(self.added_pins)} pins, {len(self.added_environments)} deployments)"
+            )
         if not self.changed:
             return "unchanged"
         parts = [f"{name} changed" for name in self.release]
         parts += [f"+{name}" for name in self.added_pins]
         parts += [f"-{name}" for name in self.removed_pins]
         for name, changes in self.changed_pins.items():
-            parts += [f"{name} {key} {_show(old)} -> {_show(new)}" for key, (old, new) in changes.items()]
+            parts += [
+                f"{name} {key} {_show(old)} -> {_show(new)}" for key, (old, new) in changes.items()
+            ]
         if self.reordered:
             parts.append("repositories reordered")
         parts += [f"+deployment {name}" for name in self.added_environments]
         parts += [f"-deployment {name}" for name in self.removed_environments]
         for name, changes in self.changed_environments.items():
-            parts += [f"{name} {key} {_show(old)} -> {_show(new)}" for key, (old, new) in changes.items()]
+            parts += [
+                f"{name} {key} {_show(old)} -> {_show(new)}" for key, (old, new) in changes.items()
+            ]
         return "updated: " + "; ".join(parts)
 
     def as_dict(self) -> dict[str, Any]:
         def changes(items: dict[str, Change]) -> dict[str, Any]:
-            return {key: {"old": _plain(old), "new": _plain(new)} for key, (old, new) in items.items()}
+            return {
+                key: {"old": _plain(old), "new": _plain(new)} for key, (old, new) in items.items()
+            }
 
         return {
             "version": self.version,
@@ -89,7 +97,9 @@ class ManifestDiff:
             "environments": {
                 "added": self.added_environments,
                 "removed": self.removed_environments,
-                "changed": {name: changes(items) for name, items in self.changed_environments.items()},
+                "changed": {
+                    name: changes(items) for name, items in self.changed_environments.items()
+                },
             },
         }
 
@@ -107,7 +117,9 @@ def _fields(old: Any, new: Any, names: tuple[str, ...]) -> dict[str, Change]:
     }
 
 
-def diff_manifests(old: Manifest | None, new: Manifest, *, keep_environments: bool = False) -> ManifestDiff:
+def diff_manifests(
+    old: Manifest | None, new: Manifest, *, keep_environments: bool = False
+) -> ManifestDiff:
     """Differences from ``old`` to ``new``.
 
     With ``keep_environments`` (an import), deployments only in ``old`` are not reported as

@@ -1,4 +1,4 @@
-"""Read a manifest from YAML or JSON text into a :class:`Manifest`, or reject it with located errors.
+"""Read manifest text (YAML or JSON) into a :class:`Manifest`, or reject it with located errors.
 
 The YAML side composes the node graph itself (safe C parser when available) so that it can
 refuse what the usual loaders accept silently: duplicate keys, YAML 1.1 implicit typing that
@@ -26,6 +26,7 @@ from .model import (
     ManifestRejected,
     RepositoryEntry,
 )
+from .writer import format_float
 
 DEFAULT_MAX_BYTES = 5 * 1024 * 1024
 MAX_DEPTH = 32
@@ -37,15 +38,17 @@ TOP_KEYS = ("version", "created_at", "created_by", "environments", "repositories
 ENVIRONMENT_KEYS = ("deployed_at", "namespace", "status")
 REPOSITORY_KEYS = ("name", "tag", "commit_sha", "package_version", "url", "depends_on")
 
-VERSION_RE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._+-]{0,63}$")
-NAME_RE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._-]{0,99}$")
-ENVIRONMENT_RE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z_-]{0,62}$")
-NAMESPACE_RE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._-]{0,99}$")
+VERSION_RE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._+-]{0,63}\Z")
+NAME_RE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._-]{0,99}\Z")
+ENVIRONMENT_RE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z_-]{0,62}\Z")
+NAMESPACE_RE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._-]{0,99}\Z")
 RFC3339_RE = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:\d{2})$"
 )
 URL_RE = re.compile(r"^(?P<scheme>[a-z][a-z0-9+.-]*)://(?P<authority>[^/?#\s]*)(?P<rest>[^\s]*)$")
-SCP_URL_RE = re.compile(r"^(?:(?P<user>[A-Za-z0-9._-]+)@)?(?P<host>[A-Za-z0-9.-]+):(?P<path>[^\s]+)$")
+SCP_URL_RE = re.compile(
+    r"^(?:(?P<user>[A-Za-z0-9._-]+)@)?(?P<host>[A-Za-z0-9.-]+):(?P<path>[^\s]+)$"
+)
 # git check-ref-format, the parts that matter for a tag a user types.
 BAD_TAG_RE = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]|\.\.|@\{|//|\.lock$|^-|^/|/$|\.$|^@$")
 MAX_TEXT = 255
@@ -131,7 +134,9 @@ class _YamlWalker:
     def walk(self, node: yaml.Node, path: str, ancestors: frozenset[int]) -> Any:
         self.expanded += 1
         if self.expanded > self.budget:
-            raise _Abort(path, "aliases expand beyond the allowed bound (a YAML bomb?)", "too-large")
+            raise _Abort(
+                path, "aliases expand beyond the allowed bound (a YAML bomb?)", "too-large"
+            )
         if id(node) in ancestors:
             raise _Abort(path, "a recursive alias is not allowed", "alias")
         if len(ancestors) > MAX_DEPTH:
@@ -191,15 +196,22 @@ class _YamlWalker:
         hint = f'; quote it ("{text}") to keep it as written'
         if tag == "tag:yaml.org,2002:bool":
             if text not in YAML_BOOL_TEXTS:
-                self.out.error(path, f"{text!r} would be read as {str(value).lower()}{hint}", "coercion")
+                self.out.error(
+                    path, f"{text!r} would be read as {str(value).lower()}{hint}", "coercion"
+                )
             return value
         if tag == "tag:yaml.org,2002:int":
             if str(value) != text:
-                self.out.error(path, f"{text!r} would be read as the number {value}{hint}", "coercion")
+                self.out.error(
+                    path, f"{text!r} would be read as the number {value}{hint}", "coercion"
+                )
             return value
         if tag == "tag:yaml.org,2002:float":
-            if not math.isfinite(value) or repr(value) != text:
-                self.out.error(path, f"{text!r} would be read as the number {value!r}{hint}", "coercion")
+            # The canonical writer's form (format_float) is exact too: "1.0e+16".
+            if not math.isfinite(value) or text not in (repr(value), format_float(value)):
+                self.out.error(
+                    path, f"{text!r} would be read as the number {value!r}{hint}", "coercion"
+                )
             return value
         if tag == "tag:yaml.org,2002:timestamp":
             self.out.error(path, f"{text!r} would be read as a date/time object{hint}", "coercion")
@@ -215,7 +227,7 @@ class _Abort(Exception):
 
 def _parse_yaml(text: str, out: _Collector, plain_paths: set[str]) -> Any:
     try:
-        root = yaml.compose(text, Loader=_YAML_LOADER)  # noqa: S506 - a safe loader
+        root = yaml.compose(text, Loader=_YAML_LOADER)  # a safe loader: CSafeLoader or SafeLoader
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
@@ -232,7 +244,9 @@ def _parse_yaml(text: str, out: _Collector, plain_paths: set[str]) -> Any:
     try:
         return walker.walk(root, "", frozenset())
     except _Abort as abort:
-        out.errors.append(Finding(abort.code, "error", abort.path, abort.message, out.lines.get(abort.path)))
+        out.errors.append(
+            Finding(abort.code, "error", abort.path, abort.message, out.lines.get(abort.path))
+        )
         return None
 
 
@@ -254,7 +268,9 @@ def _parse_json(text: str, out: _Collector) -> Any:
         )
     except json.JSONDecodeError as exc:
         out.errors.append(
-            Finding("syntax", "error", "", f"not valid JSON: {exc.msg} (column {exc.colno})", exc.lineno)
+            Finding(
+                "syntax", "error", "", f"not valid JSON: {exc.msg} (column {exc.colno})", exc.lineno
+            )
         )
         return None
     except RecursionError:
@@ -280,7 +296,7 @@ def _plain_json(value: Any, path: str, out: _Collector, depth: int) -> Any:
     if isinstance(value, _Lossy):
         out.error(
             path,
-            f"the number {value.text} cannot be kept exactly as written; quote it (\"{value.text}\")",
+            f'the number {value.text} cannot be kept exactly as written; quote it ("{value.text}")',
             "coercion",
         )
         return None
@@ -295,6 +311,9 @@ def _check_text(value: str, path: str, out: _Collector) -> None:
         value.encode("utf-8")
     except UnicodeEncodeError:
         out.error(path, "contains an invalid Unicode code point (a lone surrogate)", "encoding")
+    # PostgreSQL text cannot hold U+0000: refused here rather than failing the import.
+    if "\x00" in value:
+        out.error(path, "contains a NUL character (U+0000), which cannot be stored", "encoding")
 
 
 def _check_strings(value: Any, path: str, out: _Collector) -> None:
@@ -327,15 +346,22 @@ class _Schema:
         for key in data:
             if key in allowed:
                 continue
-            close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6) or [
-                name for name in allowed if name.startswith(key.lower()[:4])
-            ][:1]
-            hint = f"; did you mean {close[0]!r}?" if close else f"; expected one of {', '.join(allowed)}"
+            close = (
+                difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+                or [name for name in allowed if name.startswith(key.lower()[:4])][:1]
+            )
+            hint = (
+                f"; did you mean {close[0]!r}?"
+                if close
+                else f"; expected one of {', '.join(allowed)}"
+            )
             self.out.error(_join(path, key), f"unknown key {key!r}{hint}", "unknown-key")
 
     def required(self, data: dict[str, Any], key: str, path: str) -> bool:
         if key not in data:
-            self.out.error(_join(path, key) if path else key, f"the key {key!r} is required", "missing")
+            self.out.error(
+                _join(path, key) if path else key, f"the key {key!r} is required", "missing"
+            )
             return False
         return True
 
@@ -360,9 +386,13 @@ class _Schema:
             self.type_error(where, value, "a string")
             return None
         if len(value) > max_length:
-            self.out.error(where, f"is {len(value)} characters long; at most {max_length} are allowed", "too-long")
+            self.out.error(
+                where,
+                f"is {len(value)} characters long; at most {max_length} are allowed",
+                "too-long",
+            )
             return None
-        if pattern is not None and not pattern.match(value):
+        if pattern is not None and not pattern.fullmatch(value):
             self.out.error(where, f"{value!r} is not valid: {rule}", "format")
             return None
         return value
@@ -387,7 +417,8 @@ class _Schema:
                 "",
                 nullable=False,
                 pattern=VERSION_RE,
-                rule="use letters, digits, '.', '_', '+' and '-' (at most 64), starting with a letter or digit",
+                rule="use letters, digits, '.', '_', '+' and '-' (at most 64), "
+                "starting with a letter or digit",
             )
         created_at = self.timestamp(tree, "created_at", "")
         created_by = self.text(tree, "created_by", "", max_length=200)
@@ -414,7 +445,7 @@ class _Schema:
         result: dict[str, EnvironmentEntry] = {}
         for name, entry in value.items():
             path = _join("environments", name)
-            if not ENVIRONMENT_RE.match(name):
+            if not ENVIRONMENT_RE.fullmatch(name):
                 self.out.error(
                     path,
                     f"{name!r} is not a valid environment name: letters, digits, '_' and '-', "
@@ -452,7 +483,9 @@ class _Schema:
                 continue
             if status is None:
                 status = "deployed" if deployed_at is not None else "planned"
-            result[name] = EnvironmentEntry(namespace=namespace, deployed_at=deployed_at, status=status)
+            result[name] = EnvironmentEntry(
+                namespace=namespace, deployed_at=deployed_at, status=status
+            )
         return result
 
     def repositories(self, tree: dict[str, Any]) -> tuple[RepositoryEntry, ...] | None:
@@ -473,7 +506,9 @@ class _Schema:
                         f"duplicate repository {entry['name']!r} (also repositories[{first}])",
                         "duplicate",
                     )
-        entries = [self.repository(entry, f"repositories[{i}]", names) for i, entry in enumerate(value)]
+        entries = [
+            self.repository(entry, f"repositories[{i}]", names) for i, entry in enumerate(value)
+        ]
         if any(entry is None for entry in entries):
             return None
         return tuple(entry for entry in entries if entry is not None)
@@ -491,7 +526,8 @@ class _Schema:
                 path,
                 nullable=False,
                 pattern=NAME_RE,
-                rule="letters, digits, '.', '_' and '-' (at most 100), starting with a letter or digit",
+                rule="letters, digits, '.', '_' and '-' (at most 100), "
+                "starting with a letter or digit",
             )
         if self.required(entry, "tag", path):
             tag = self.text(entry, "tag", path, nullable=False)
@@ -518,7 +554,7 @@ class _Schema:
         value = self.text(entry, "url", path, max_length=500)
         if value is None:
             return None
-        match = URL_RE.match(value)
+        match = URL_RE.fullmatch(value)
         if match:
             authority = match["authority"]
             userinfo = authority.rpartition("@")[0] if "@" in authority else ""
@@ -535,9 +571,11 @@ class _Schema:
                 )
                 return None
             return value
-        if SCP_URL_RE.match(value):
+        if SCP_URL_RE.fullmatch(value):
             return value
-        self.out.error(where, f"{value!r} is not a git URL (scheme://host/path or user@host:path)", "format")
+        self.out.error(
+            where, f"{value!r} is not a git URL (scheme://host/path or user@host:path)", "format"
+        )
         return None
 
     def depends_on(
@@ -560,7 +598,11 @@ class _Schema:
             elif item not in names:
                 close = difflib.get_close_matches(item, list(names), n=1, cutoff=0.6)
                 hint = f"; did you mean {close[0]!r}?" if close else ""
-                self.out.error(item_path, f"{item!r} is not a repository of this manifest{hint}", "unknown-reference")
+                self.out.error(
+                    item_path,
+                    f"{item!r} is not a repository of this manifest{hint}",
+                    "unknown-reference",
+                )
                 ok = False
             elif item in result:
                 self.out.error(item_path, f"{item!r} is listed twice", "duplicate")
@@ -578,22 +620,40 @@ class _Schema:
         for key in ("notes", "changelog_url"):
             if key in value and not isinstance(value[key], str):
                 self.type_error(_join("metadata", key), value[key], "a string")
+        # Stored in a column of its own, as long as a pin's url.
+        changelog_url = value.get("changelog_url")
+        if isinstance(changelog_url, str) and len(changelog_url) > 500:
+            self.out.error(
+                "metadata.changelog_url",
+                f"is {len(changelog_url)} characters long; at most 500 are allowed",
+                "too-long",
+            )
         return value
 
 
 def parse_timestamp(value: str, path: str, out: _Collector | None = None) -> dt.datetime | None:
     """Parse an RFC 3339 timestamp with an offset; at most microsecond precision."""
-    match = RFC3339_RE.match(value)
+    match = RFC3339_RE.fullmatch(value)
     problem = None
     if not match:
-        problem = f"{value!r} is not an RFC 3339 time with an offset, e.g. \"2025-01-15T10:00:00Z\""
+        problem = f'{value!r} is not an RFC 3339 time with an offset, e.g. "2025-01-15T10:00:00Z"'
     elif match.group(7) and len(match.group(7)) > 6:
         problem = f"{value!r} has more than microsecond precision"
     else:
         try:
-            return dt.datetime.fromisoformat(value.upper().replace(" ", "T").replace("Z", "+00:00"))
+            iso = value.upper().replace(" ", "T").replace("Z", "+00:00")
+            parsed = dt.datetime.fromisoformat(iso)
         except ValueError as exc:
             problem = f"{value!r} is not a valid time: {exc}"
+        else:
+            try:
+                # Stored and written in UTC: a time that has no UTC equivalent (year 1 or 9999
+                # with an offset) cannot be kept, nor compared with another.
+                parsed.astimezone(dt.UTC)
+            except OverflowError:
+                problem = f"{value!r} is out of range once converted to UTC"
+            else:
+                return parsed
     if out is not None:
         out.error(path, problem, "format")
     return None
@@ -616,10 +676,11 @@ def parse_manifest(
     max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> Manifest:
     """Parse manifest text; raise :class:`ManifestRejected` listing every located error."""
-    size = len(data.encode("utf-8") if isinstance(data, str) else data)
+    size = len(data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data)
     if size > max_bytes:
         raise ManifestRejected(
-            source, [Finding("too-large", "error", "", f"{size} bytes is over the limit of {max_bytes}")]
+            source,
+            [Finding("too-large", "error", "", f"{size} bytes is over the limit of {max_bytes}")],
         )
     if isinstance(data, bytes):
         try:
@@ -629,6 +690,21 @@ def parse_manifest(
                 source, [Finding("encoding", "error", "", f"not UTF-8 text (byte {exc.start})")]
             ) from None
     else:
+        try:
+            data.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ManifestRejected(
+                source,
+                [
+                    Finding(
+                        "encoding",
+                        "error",
+                        "",
+                        "contains an invalid Unicode code point (a lone surrogate) "
+                        f"at character {exc.start}",
+                    )
+                ],
+            ) from None
         text = data
     out = _Collector()
     plain_paths: set[str] = set()
@@ -644,7 +720,9 @@ def parse_manifest(
         _check_strings(tree, "", out)
     manifest = _Schema(out, plain_paths).manifest(tree) if tree is not None else None
     if out.errors or manifest is None:
-        raise ManifestRejected(source, out.errors or [Finding("invalid", "error", "", "not a manifest")])
+        raise ManifestRejected(
+            source, out.errors or [Finding("invalid", "error", "", "not a manifest")]
+        )
     return manifest
 
 
@@ -655,9 +733,16 @@ def read_manifest_file(path: Path | str, *, max_bytes: int = DEFAULT_MAX_BYTES) 
         size = file.stat().st_size
         if size > max_bytes:
             raise ManifestRejected(
-                str(path), [Finding("too-large", "error", "", f"{size} bytes is over the limit of {max_bytes}")]
+                str(path),
+                [
+                    Finding(
+                        "too-large", "error", "", f"{size} bytes is over the limit of {max_bytes}"
+                    )
+                ],
             )
         data = file.read_bytes()
     except OSError as exc:
-        raise ManifestRejected(str(path), [Finding("unreadable", "error", "", exc.strerror or str(exc))]) from None
+        raise ManifestRejected(
+            str(path), [Finding("unreadable", "error", "", exc.strerror or str(exc))]
+        ) from None
     return parse_manifest(data, source=str(path), max_bytes=max_bytes)

@@ -25,7 +25,8 @@ _RESERVED_WORDS = {"yes", "no", "on", "off", "true", "false", "null", "y", "n"}
 def format_timestamp(value: dt.datetime) -> str:
     """RFC 3339 in UTC with ``Z``; fractional seconds only when present, without trailing zeros."""
     utc = value.astimezone(dt.UTC)
-    text = utc.strftime("%Y-%m-%dT%H:%M:%S")
+    # Not strftime: "%Y" gives "999", not "0999", for years before 1000 on glibc.
+    text = utc.replace(tzinfo=None, microsecond=0).isoformat()
     if utc.microsecond:
         text += f".{utc.microsecond:06d}".rstrip("0")
     return text + "Z"
@@ -66,7 +67,11 @@ def manifest_to_tree(manifest: Manifest) -> dict[str, Any]:
         repositories.append(item)
     tree["repositories"] = repositories
     if manifest.metadata is not None:
-        metadata = {key: manifest.metadata[key] for key in ("notes", "changelog_url") if key in manifest.metadata}
+        metadata: dict[str, Any] = {
+            key: manifest.metadata[key]
+            for key in ("notes", "changelog_url")
+            if key in manifest.metadata
+        }
         metadata.update(manifest.metadata)
         tree["metadata"] = metadata
     return tree
@@ -80,6 +85,14 @@ def dump_manifest(manifest: Manifest, format: str = "yaml") -> str:
     if format != "yaml":
         raise ValueError(f"unknown manifest format {format!r}")
     return _dump_yaml(tree)
+
+
+def format_float(value: float) -> str:
+    """A float as YAML 1.1 reads it back: ``1e+16`` has no dot, so YAML would read a string."""
+    text = repr(value)
+    if "." not in text and "e" in text:
+        text = text.replace("e", ".0e", 1)
+    return text
 
 
 def _quote(text: str) -> str:
@@ -100,6 +113,8 @@ def _scalar(value: Any) -> str:
         return "{}"
     if isinstance(value, list):
         return "[]"
+    if isinstance(value, float):
+        return format_float(value)
     return repr(value)
 
 
@@ -112,14 +127,21 @@ def _key(key: str) -> str:
 def _mapping(data: dict[str, Any], indent: int, out: list[str]) -> None:
     pad = " " * indent
     for key, value in data.items():
+        name = _key(key)
+        # YAML readers refuse an implicit key longer than 1024 characters: write it explicitly.
+        if len(name.encode("utf-8")) > 1000:
+            out.append(f"{pad}? {name}")
+            head = f"{pad}:"
+        else:
+            head = f"{pad}{name}:"
         if isinstance(value, dict) and value:
-            out.append(f"{pad}{_key(key)}:")
+            out.append(head)
             _mapping(value, indent + 2, out)
         elif isinstance(value, list) and value:
-            out.append(f"{pad}{_key(key)}:")
+            out.append(head)
             _sequence(value, indent + 2, out)
         else:
-            out.append(f"{pad}{_key(key)}: {_scalar(value)}")
+            out.append(f"{head} {_scalar(value)}")
 
 
 def _sequence(items: list[Any], indent: int, out: list[str]) -> None:
@@ -151,7 +173,9 @@ def _dump_yaml(tree: dict[str, Any]) -> str:
                     lead = "  - " if first else "    "
                     first = False
                     if field == "depends_on":
-                        out.append(f"{lead}depends_on: [{', '.join(_quote(name) for name in item)}]")
+                        out.append(
+                            f"{lead}depends_on: [{', '.join(_quote(name) for name in item)}]"
+                        )
                     else:
                         out.append(f"{lead}{field}: {_scalar(item)}")
         else:

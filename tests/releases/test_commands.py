@@ -42,8 +42,7 @@ def test_import_prints_one_line_per_file_and_a_summary(tmp_path: Path):
     out, _ = run("import_manifest", str(tmp_path / "v1.4.yaml"), "--dry-run")
     assert (
         "1.4 would be updated: fogpy_utils tag v1.4.2 -> v1.4.3; "
-        "fogpy_utils package_version 1.4.2 -> 1.4.3"
-        in out
+        "fogpy_utils package_version 1.4.2 -> 1.4.3" in out
     )
     assert out.splitlines()[-1].endswith("nothing written (dry run)")
     assert RepositoryPin.objects.get(repository__name="fogpy_utils").tag == "v1.4.2"
