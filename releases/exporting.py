@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from .manifests import EnvironmentEntry, Manifest, RepositoryEntry, dump_manifest
-from .models import Release
+from .models import EnvironmentDeployment, Release, RepositoryPin
 
 
 class UnknownRelease(LookupError):
@@ -17,34 +17,50 @@ class UnknownRelease(LookupError):
 
 def release_to_manifest(release: Release) -> Manifest:
     """The manifest a release stands for; expects ``Release.objects.with_manifest_data()``."""
-    repositories = tuple(
-        RepositoryEntry(
-            name=pin.repository.name,
-            tag=pin.tag,
-            commit_sha=pin.commit_sha,
-            package_version=pin.package_version,
-            url=pin.url or None,
-            depends_on=tuple(
-                link.depends_on.repository.name
-                for link in pin.manifest_links  # type: ignore[attr-defined]
-            ),
-        )
-        for pin in release.pins.all()
+    return build_manifest(
+        release,
+        [
+            (
+                pin,
+                pin.repository.name,
+                [link.depends_on.repository.name for link in pin.manifest_links],  # type: ignore[attr-defined]
+            )
+            for pin in release.pins.all()
+        ],
+        [(deployment, deployment.environment.name) for deployment in release.deployments.all()],
     )
-    environments = {
-        deployment.environment.name: EnvironmentEntry(
-            namespace=deployment.namespace,
-            deployed_at=deployment.deployed_at,
-            status=deployment.status,
-        )
-        for deployment in release.deployments.all()
-    }
+
+
+def build_manifest(
+    release: Release,
+    pins: Sequence[tuple[RepositoryPin, str, Sequence[str]]],
+    deployments: Sequence[tuple[EnvironmentDeployment, str]],
+) -> Manifest:
+    """A manifest from rows: ``(pin, repository name, names it depends on)`` in manifest order
+    and ``(deployment, environment name)``; stored rows and historical ones alike."""
     return Manifest(
         version=release.version,
-        repositories=repositories,
+        repositories=tuple(
+            RepositoryEntry(
+                name=name,
+                tag=pin.tag,
+                commit_sha=pin.commit_sha,
+                package_version=pin.package_version,
+                url=pin.url or None,
+                depends_on=tuple(depends_on),
+            )
+            for pin, name, depends_on in pins
+        ),
         created_at=release.created_at,
         created_by=release.created_by,
-        environments=environments,
+        environments={
+            name: EnvironmentEntry(
+                namespace=deployment.namespace,
+                deployed_at=deployment.deployed_at,
+                status=deployment.status,
+            )
+            for deployment, name in deployments
+        },
         metadata=release.metadata,
     )
 

@@ -244,6 +244,8 @@ class _Importer:
         release.source = self.source[:500]
         release._change_reason = self.reason  # type: ignore[attr-defined]
         release._history_user = self.user  # type: ignore[attr-defined]
+        # One moment for every record of this import, so a point-in-time view sees all or none.
+        release._history_date = self.now  # type: ignore[attr-defined]
         release.save()
 
         pins = self.pins(release, stored_pins, repositories, pin_findings)

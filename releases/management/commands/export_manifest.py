@@ -8,6 +8,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from releases.exporting import UnknownRelease, export_release, export_to_directory
+from releases.history import manifest_as_of
+from releases.manifests import dump_manifest, format_timestamp, parse_timestamp
 
 
 class Command(BaseCommand):
@@ -21,6 +23,11 @@ class Command(BaseCommand):
         parser.add_argument("--all", action="store_true", help="Every stored release.")
         parser.add_argument("--format", choices=["yaml", "json"], default="yaml")
         parser.add_argument("--output-dir", type=Path, metavar="DIR")
+        parser.add_argument(
+            "--as-of",
+            metavar="TIME",
+            help="RFC 3339 time: the release as the registry held it then (one version).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         versions: list[str] = options["versions"]
@@ -29,6 +36,9 @@ class Command(BaseCommand):
             raise CommandError("give versions or --all, not both", returncode=2)
         if not options["all"] and not versions:
             raise CommandError("give at least one version, or --all", returncode=2)
+        if options["as_of"] is not None:
+            self.export_as_of(versions, options)
+            return
         try:
             if directory is None:
                 if options["all"] or len(versions) > 1:
@@ -43,3 +53,20 @@ class Command(BaseCommand):
         for path in written:
             self.stdout.write(str(path))
         self.stdout.write(f"exported {len(written)} manifest(s) to {directory}")
+
+    def export_as_of(self, versions: list[str], options: dict[str, Any]) -> None:
+        if options["all"] or len(versions) != 1 or options["output_dir"] is not None:
+            raise CommandError("--as-of takes exactly one version, written to stdout", returncode=2)
+        when = parse_timestamp(options["as_of"], "--as-of")
+        if when is None:
+            raise CommandError(
+                f"--as-of {options['as_of']!r} is not an RFC 3339 time with an offset, "
+                'e.g. "2025-03-02T12:00:00Z"',
+                returncode=2,
+            )
+        manifest = manifest_as_of(versions[0], when)
+        if manifest is None:
+            raise CommandError(
+                f"release {versions[0]} did not exist at {format_timestamp(when)}", returncode=1
+            )
+        self.stdout.write(dump_manifest(manifest, options["format"]), ending="")

@@ -1,0 +1,52 @@
+"""Past states of releases, rebuilt from the history every write leaves behind."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from registry.models import Environment, Repository
+
+from .exporting import build_manifest
+from .manifests import Manifest
+from .models import EnvironmentDeployment, PinDependency, Release, RepositoryPin
+
+
+def manifest_as_of(version: str, when: dt.datetime) -> Manifest | None:
+    """The manifest of release ``version`` as the registry held it at ``when``.
+
+    ``None`` when the release did not exist then (or had been deleted). Six queries, whatever
+    the size of the release.
+    """
+    release = Release.history.as_of(when).filter(version=version).first()
+    if release is None:
+        return None
+    pins = list(
+        RepositoryPin.history.as_of(when).filter(release_id=release.pk).order_by("position", "id")
+    )
+    pin_ids = [pin.pk for pin in pins]
+    names = dict(
+        Repository.history.as_of(when)
+        .filter(id__in=[pin.repository_id for pin in pins])
+        .values_list("id", "name")
+    )
+    pin_names = {pin.pk: names[pin.repository_id] for pin in pins}
+    depends_on: dict[int, list[str]] = {pin_id: [] for pin_id in pin_ids}
+    links = PinDependency.history.as_of(when).filter(pin_id__in=pin_ids).order_by("position", "id")
+    for link in links:
+        if link.depends_on_id in pin_names:
+            depends_on[link.pin_id].append(pin_names[link.depends_on_id])
+    deployments = list(
+        EnvironmentDeployment.history.as_of(when)
+        .filter(release_id=release.pk)
+        .order_by("position", "id")
+    )
+    environments = dict(
+        Environment.history.as_of(when)
+        .filter(id__in=[deployment.environment_id for deployment in deployments])
+        .values_list("id", "name")
+    )
+    return build_manifest(
+        release,
+        [(pin, pin_names[pin.pk], depends_on[pin.pk]) for pin in pins],
+        [(deployment, environments[deployment.environment_id]) for deployment in deployments],
+    )
