@@ -9,6 +9,7 @@ from simple_history.models import HistoricalRecords
 
 from releases.manifests.reader import ENVIRONMENT_RE, NAME_RE
 
+# ``name__length__gt=0`` in the check constraints of this app and of releases.
 models.CharField.register_lookup(Length)
 
 

@@ -8,15 +8,12 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
-from django.db.models.functions import Length
 from simple_history.models import HistoricalRecords
 
 from registry.models import Environment, Repository
 
 from .manifests.reader import NAMESPACE_RE, VERSION_RE
 from .querysets import ReleaseQuerySet
-
-models.CharField.register_lookup(Length)
 
 
 class Release(models.Model):

@@ -55,9 +55,8 @@ class ManifestDiff:
     def summary(self) -> str:
         """One line for a terminal: created / updated with what changed / unchanged."""
         if self.created:
-            return (
-                f"created ({len(self.added_pins)} pins, {len(self.added_environments)} deployments)"
-            )
+            pins = _count(self.added_pins, "pin")
+            return f"created ({pins}, {_count(self.added_environments, 'deployment')})"
         if not self.changed:
             return "unchanged"
         parts = [f"{name} changed" for name in self.release]
@@ -102,6 +101,10 @@ class ManifestDiff:
                 },
             },
         }
+
+
+def _count(items: list[str], noun: str) -> str:
+    return f"{len(items)} {noun}" + ("" if len(items) == 1 else "s")
 
 
 def _show(value: Any) -> str:

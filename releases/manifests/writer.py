@@ -18,7 +18,7 @@ from .model import Manifest
 # Characters a YAML reader would fold or refuse inside double quotes; JSON's escaping already
 # covers the C0 controls, the quote and the backslash.
 _YAML_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff]")
-_PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+_PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*\Z")
 _RESERVED_WORDS = {"yes", "no", "on", "off", "true", "false", "null", "y", "n"}
 
 

@@ -19,6 +19,19 @@ ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples" / "manifests"
 
 
+def manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """``python manage.py ARGS`` in a process of its own, as from a shell."""
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
 def run(*args: str, **kwargs) -> tuple[str, str]:
     from io import StringIO
 
@@ -32,7 +45,7 @@ def test_import_prints_one_line_per_file_and_a_summary(tmp_path: Path):
     (tmp_path / "v1.4.yaml").write_text(RELEASE_1_4)
 
     out, err = run("import_manifest", str(tmp_path))
-    assert out.splitlines()[0] == f"{tmp_path}/v1.4.yaml: 1.4 created (3 pins, 1 deployments)"
+    assert out.splitlines()[0] == f"{tmp_path}/v1.4.yaml: 1.4 created (3 pins, 1 deployment)"
     assert out.splitlines()[-1] == "imported 1 manifest(s): 1 created, 0 updated, 0 unchanged"
     assert err == ""  # no progress line when the output is not a terminal
 
@@ -137,14 +150,7 @@ def test_validate_manifest_needs_no_database(tmp_path: Path):
         DJANGO_SETTINGS_MODULE="config.settings.test",
     )
 
-    done = subprocess.run(
-        [sys.executable, "manage.py", "validate_manifest", str(path)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = manage(env, "validate_manifest", str(path))
 
     assert done.returncode == 0, done.stderr
     assert f"{path}: 1.4 ok" in done.stdout
@@ -155,29 +161,9 @@ def test_validate_manifest_exit_code_from_the_shell(tmp_path: Path):
     path.write_text("version: 1.10\nrepositories: []\n")
     env = dict(os.environ, DJANGO_SETTINGS_MODULE="config.settings.test")
 
-    done = subprocess.run(
-        [
-            sys.executable,
-            "manage.py",
-            "validate_manifest",
-            str(path),
-            str(tmp_path / "missing.yaml"),
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = manage(env, "validate_manifest", str(path), str(tmp_path / "missing.yaml"))
     assert done.returncode == 2
-    done = subprocess.run(
-        [sys.executable, "manage.py", "validate_manifest", str(path)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = manage(env, "validate_manifest", str(path))
     assert done.returncode == 1
     assert "1.10" in done.stdout and 'quote it ("1.10")' in done.stdout
 

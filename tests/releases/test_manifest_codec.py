@@ -727,3 +727,18 @@ def test_the_codec_imports_no_django():
     assert django_modules == "[]"
     # The package really was loaded (and not, say, an empty namespace).
     assert "'releases.manifests.reader'" in releases_modules
+
+
+def test_a_metadata_key_ending_in_a_newline_is_quoted_and_round_trips():
+    # Found by the property test: a key "A\n" was written bare and broke the YAML.
+    manifest = parse_manifest(
+        '{"version": "1", "repositories": [{"name": "a", "tag": "v1"}], '
+        '"metadata": {"A\\n": null, "plain": 1}}',
+        source="m.json",
+    )
+
+    text = dump_manifest(manifest)
+
+    assert '"A\\n": null' in text
+    assert "\nplain: 1" not in text and "  plain: 1" in text
+    assert parse_manifest(text, source="m.yaml") == manifest

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from releases.importing import ImportResult, import_manifests, manifest_files, read_manifests
+from releases.importing import ImportResult, import_manifests, read_manifests
+from releases.management.arguments import manifest_paths
 from releases.manifests import ManifestRejected
 from releases.progress import Progress
 
@@ -29,12 +29,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        missing = [path for path in options["paths"] if not Path(path).exists()]
-        if missing:
-            raise CommandError(f"no such file or folder: {', '.join(missing)}", returncode=2)
-        files = manifest_files(options["paths"])
-        if not files:
-            raise CommandError("no manifest files (.yaml, .yml, .json) found", returncode=2)
+        files = manifest_paths(options["paths"])
         progress = Progress(sys.stderr, len(files), "reading")
         manifests, rejected = read_manifests(files, progress=lambda path: progress.step(str(path)))
         progress.close()

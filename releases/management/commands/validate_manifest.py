@@ -10,7 +10,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from releases.importing import manifest_files
+from releases.management.arguments import manifest_paths
 from releases.manifests import Finding, ManifestRejected, check_manifest, read_manifest_file
 from releases.progress import Progress
 
@@ -28,12 +28,7 @@ class Command(BaseCommand):
         parser.add_argument("--format", choices=["text", "json"], default="text")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        missing = [path for path in options["paths"] if not Path(path).exists()]
-        if missing:
-            raise CommandError(f"no such file or folder: {', '.join(missing)}", returncode=2)
-        files = manifest_files(options["paths"])
-        if not files:
-            raise CommandError("no manifest files (.yaml, .yml, .json) found", returncode=2)
+        files = manifest_paths(options["paths"])
         reports = []
         progress = Progress(sys.stderr, len(files), "checking")
         for path in files:
