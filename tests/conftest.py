@@ -12,6 +12,14 @@ import psycopg
 import pytest
 import redis
 from django.db import connection
+from hypothesis import settings as hypothesis_settings
+
+# CI explores the same examples on every run, so a red build always means a change broke
+# something; locally each run explores new ones (failures are kept in .hypothesis/ and
+# replayed first).
+hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI") == "true":
+    hypothesis_settings.load_profile("ci")
 
 DEFAULT_TEST_REDIS_URL = "redis://127.0.0.1:6379/15"
 POSTGRES_SCHEMES = ("postgres://", "postgresql://")
