@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from .model import EnvironmentEntry, Manifest, RepositoryEntry
-from .writer import format_timestamp
+from .writer import canonical_metadata, format_timestamp
 
 PIN_FIELDS = ("tag", "commit_sha", "package_version", "url", "depends_on")
 RELEASE_FIELDS = ("created_at", "created_by", "metadata")
@@ -37,6 +38,9 @@ class ManifestDiff:
     added_environments: list[str] = field(default_factory=list)
     removed_environments: list[str] = field(default_factory=list)
     changed_environments: dict[str, dict[str, Change]] = field(default_factory=dict)
+    environments_reordered: bool = False
+    # Deployments an import leaves alone because the file does not mention them.
+    kept_environments: list[str] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
@@ -50,6 +54,7 @@ class ManifestDiff:
             or self.added_environments
             or self.removed_environments
             or self.changed_environments
+            or self.environments_reordered
         )
 
     def summary(self) -> str:
@@ -57,8 +62,14 @@ class ManifestDiff:
         if self.created:
             pins = _count(self.added_pins, "pin")
             return f"created ({pins}, {_count(self.added_environments, 'deployment')})"
+        kept = ""
+        if self.kept_environments:
+            names = ", ".join(self.kept_environments)
+            kept = (
+                f" (kept {_count(self.kept_environments, 'deployment')} not in the file: {names})"
+            )
         if not self.changed:
-            return "unchanged"
+            return "unchanged" + kept
         parts = [f"{name} changed" for name in self.release]
         parts += [f"+{name}" for name in self.added_pins]
         parts += [f"-{name}" for name in self.removed_pins]
@@ -74,7 +85,9 @@ class ManifestDiff:
             parts += [
                 f"{name} {key} {_show(old)} -> {_show(new)}" for key, (old, new) in changes.items()
             ]
-        return "updated: " + "; ".join(parts)
+        if self.environments_reordered:
+            parts.append("environments reordered")
+        return "updated: " + "; ".join(parts) + kept
 
     def as_dict(self) -> dict[str, Any]:
         def changes(items: dict[str, Change]) -> dict[str, Any]:
@@ -99,6 +112,8 @@ class ManifestDiff:
                 "changed": {
                     name: changes(items) for name, items in self.changed_environments.items()
                 },
+                "reordered": self.environments_reordered,
+                "kept": self.kept_environments,
             },
         }
 
@@ -112,11 +127,18 @@ def _show(value: Any) -> str:
     return "null" if value is None else str(value)
 
 
+def _same(old: Any, new: Any) -> bool:
+    """Equal as a manifest means it: ``1``, ``1.0`` and ``true`` differ, and so does key order."""
+    if isinstance(old, dict | list) or isinstance(new, dict | list):
+        return json.dumps(old, ensure_ascii=False) == json.dumps(new, ensure_ascii=False)
+    return type(old) is type(new) and old == new
+
+
 def _fields(old: Any, new: Any, names: tuple[str, ...]) -> dict[str, Change]:
     return {
         name: (getattr(old, name), getattr(new, name))
         for name in names
-        if getattr(old, name) != getattr(new, name)
+        if not _same(getattr(old, name), getattr(new, name))
     }
 
 
@@ -135,6 +157,15 @@ def diff_manifests(
         diff.added_environments = list(new.environments)
         return diff
     diff.release = _fields(old, new, RELEASE_FIELDS)
+    # Notes and changelog URL are stored apart and always come first again: only the
+    # canonical order counts.
+    if (
+        "metadata" in diff.release
+        and old.metadata is not None
+        and new.metadata is not None
+        and _same(canonical_metadata(old.metadata), canonical_metadata(new.metadata))
+    ):
+        del diff.release["metadata"]
     old_pins: dict[str, RepositoryEntry] = {repo.name: repo for repo in old.repositories}
     new_pins = {repo.name: repo for repo in new.repositories}
     diff.added_pins = [name for name in new_pins if name not in old_pins]
@@ -148,8 +179,18 @@ def diff_manifests(
     diff.reordered = kept_order != [name for name in new_pins if name in old_pins]
     old_envs: dict[str, EnvironmentEntry] = old.environments
     diff.added_environments = [name for name in new.environments if name not in old_envs]
-    if not keep_environments:
-        diff.removed_environments = [name for name in old_envs if name not in new.environments]
+    only_old = [name for name in old_envs if name not in new.environments]
+    if keep_environments:
+        # The importer writes the file's deployments first, then the kept ones.
+        diff.kept_environments = only_old
+        expected = [name for name in new.environments if name in old_envs] + only_old
+        diff.environments_reordered = list(old_envs) != expected
+    else:
+        diff.removed_environments = only_old
+        common = [name for name in old_envs if name in new.environments]
+        diff.environments_reordered = common != [
+            name for name in new.environments if name in old_envs
+        ]
     for name, entry in new.environments.items():
         if name in old_envs:
             changes = _fields(old_envs[name], entry, ENVIRONMENT_FIELDS)

@@ -45,10 +45,16 @@ NAMESPACE_RE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._-]{0,99}\Z")
 RFC3339_RE = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:\d{2})$"
 )
-URL_RE = re.compile(r"^(?P<scheme>[a-z][a-z0-9+.-]*)://(?P<authority>[^/?#\s]*)(?P<rest>[^\s]*)$")
-SCP_URL_RE = re.compile(
-    r"^(?:(?P<user>[A-Za-z0-9._-]+)@)?(?P<host>[A-Za-z0-9.-]+):(?P<path>[^\s]+)$"
+URL_RE = re.compile(
+    r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?P<authority>[^/?#\s]*)(?P<rest>[^\s]*)"
 )
+# scp-like ``git@host:org/repo.git``: a user name but never a password, no "@" in the path.
+SCP_URL_RE = re.compile(
+    r"(?:(?P<user>[A-Za-z0-9._-]+)@)?(?P<host>[A-Za-z0-9.-]+):(?P<path>[^\s@]+)"
+)
+# Only ssh carries a user name in the URL (``ssh://git@host/...``); anything else in front of an
+# "@" is a credential.
+USER_SCHEMES = ("ssh", "git+ssh", "ssh+git")
 # git check-ref-format, the parts that matter for a tag a user types.
 BAD_TAG_RE = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]|\.\.|@\{|//|\.lock$|^-|^/|/$|\.$|^@$")
 MAX_TEXT = 255
@@ -105,16 +111,23 @@ def _describe(value: Any) -> str:
 # --- YAML -------------------------------------------------------------------------------------
 
 _YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_CONSTRUCTOR = yaml.SafeLoader("")
+_DEFAULT_TAGS: dict[type[yaml.Node], str] = {
+    yaml.MappingNode: "tag:yaml.org,2002:map",
+    yaml.SequenceNode: "tag:yaml.org,2002:seq",
+}
+# Numbers longer than this are refused (quote them): no manifest needs them, and Python refuses
+# to print integers beyond 4,300 digits anyway.
+MAX_NUMBER_DIGITS = 100
 
 
 class _YamlWalker:
     def __init__(self, out: _Collector, plain_paths: set[str]) -> None:
         self.out = out
         self.plain_paths = plain_paths
-        self.seen: set[int] = set()
         self.expanded = 0
         self.budget = 0
+        # One constructor per document: it caches every object it builds.
+        self.constructor = yaml.SafeLoader("")
 
     def count_nodes(self, root: yaml.Node) -> int:
         unique: set[int] = set()
@@ -143,6 +156,10 @@ class _YamlWalker:
             raise _Abort(path, f"nested deeper than {MAX_DEPTH} levels", "too-deep")
         self.out.lines.setdefault(path, node.start_mark.line + 1)
         inner = ancestors | {id(node)}
+        expected = _DEFAULT_TAGS.get(type(node))
+        if expected is not None and node.tag != expected:
+            self.out.error(path, f"the YAML tag {node.tag} is not supported", "yaml")
+            return None
         if isinstance(node, yaml.MappingNode):
             return self.mapping(node, path, inner)
         if isinstance(node, yaml.SequenceNode):
@@ -156,10 +173,15 @@ class _YamlWalker:
                 self.out.lines.setdefault(_join(path, "<<"), key_node.start_mark.line + 1)
                 self.out.error(_join(path, "<<"), "merge keys (<<) are not supported", "yaml")
                 continue
-            key = self.scalar(key_node, "") if isinstance(key_node, yaml.ScalarNode) else None
+            key_path = (
+                _join(path, str(key_node.value)[:40])
+                if isinstance(key_node, yaml.ScalarNode)
+                else path
+            )
+            self.out.lines.setdefault(key_path, key_node.start_mark.line + 1)
+            key = self.scalar(key_node, key_path) if isinstance(key_node, yaml.ScalarNode) else None
             if not isinstance(key, str):
-                self.out.lines.setdefault(path, key_node.start_mark.line + 1)
-                self.out.error(path, f"keys must be strings, found {_describe(key)}", "type")
+                self.out.error(key_path, f"keys must be strings, found {_describe(key)}", "type")
                 continue
             child = _join(path, key)
             if key in result:
@@ -186,8 +208,18 @@ class _YamlWalker:
         if tag == "tag:yaml.org,2002:null":
             self.plain_paths.add(path)
             return None
+        if tag in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float") and (
+            len(text) > MAX_NUMBER_DIGITS
+        ):
+            self.out.error(
+                path,
+                f"a number of {len(text)} characters is too long (at most {MAX_NUMBER_DIGITS}); "
+                "quote it",
+                "too-long",
+            )
+            return None
         try:
-            value = _CONSTRUCTOR.construct_object(node, deep=True)
+            value = self.constructor.construct_object(node, deep=True)
         except yaml.YAMLError as exc:
             self.out.error(path, f"cannot read {text!r}: {getattr(exc, 'problem', exc)}", "yaml")
             return None
@@ -254,8 +286,17 @@ def _parse_yaml(text: str, out: _Collector, plain_paths: set[str]) -> Any:
 
 
 def _json_float(text: str) -> float | _Lossy:
+    if len(text) > MAX_NUMBER_DIGITS:
+        return _Lossy(text)
     value = float(text)
     return value if math.isfinite(value) and repr(value) == text else _Lossy(text)
+
+
+def _json_int(text: str) -> int | _Lossy:
+    # "-0" would come back as 0.
+    if len(text) > MAX_NUMBER_DIGITS or text == "-0":
+        return _Lossy(text)
+    return int(text)
 
 
 def _parse_json(text: str, out: _Collector) -> Any:
@@ -264,6 +305,7 @@ def _parse_json(text: str, out: _Collector) -> Any:
             text,
             object_pairs_hook=_Pairs,
             parse_float=_json_float,
+            parse_int=_json_int,
             parse_constant=_Lossy,
         )
     except json.JSONDecodeError as exc:
@@ -294,6 +336,14 @@ def _plain_json(value: Any, path: str, out: _Collector, depth: int) -> Any:
     if isinstance(value, list):
         return [_plain_json(item, _join(path, i), out, depth + 1) for i, item in enumerate(value)]
     if isinstance(value, _Lossy):
+        if len(value.text) > MAX_NUMBER_DIGITS:
+            out.error(
+                path,
+                f"a number of {len(value.text)} characters is too long "
+                f"(at most {MAX_NUMBER_DIGITS}); quote it",
+                "too-long",
+            )
+            return None
         out.error(
             path,
             f'the number {value.text} cannot be kept exactly as written; quote it ("{value.text}")',
@@ -554,25 +604,27 @@ class _Schema:
         value = self.text(entry, "url", path, max_length=500)
         if value is None:
             return None
+        credentials = (
+            "credentials must not be written into the URL; give them per host through "
+            "REGISTRY_GIT_CREDENTIALS"
+        )
         match = URL_RE.fullmatch(value)
         if match:
-            authority = match["authority"]
-            userinfo = authority.rpartition("@")[0] if "@" in authority else ""
-            host = authority.rpartition("@")[2]
-            if not host:
-                self.out.error(where, f"{value!r} has no host", "format")
+            userinfo, _, host = match["authority"].rpartition("@")
+            if "@" in match["authority"] and (
+                ":" in userinfo or match["scheme"].lower() not in USER_SCHEMES
+            ):
+                self.out.error(where, credentials, "credentials")
                 return None
-            if ":" in userinfo or (userinfo and match["scheme"] in ("http", "https")):
-                self.out.error(
-                    where,
-                    "credentials must not be written into the URL; give them per host through "
-                    "REGISTRY_GIT_CREDENTIALS",
-                    "credentials",
-                )
+            if not host and match["scheme"].lower() != "file":
+                self.out.error(where, f"{redact_url(value)!r} has no host", "format")
                 return None
             return value
         if SCP_URL_RE.fullmatch(value):
             return value
+        if "@" in value:
+            self.out.error(where, credentials, "credentials")
+            return None
         self.out.error(
             where, f"{value!r} is not a git URL (scheme://host/path or user@host:path)", "format"
         )
@@ -629,6 +681,15 @@ class _Schema:
                 "too-long",
             )
         return value
+
+
+def redact_url(url: str) -> str:
+    """The URL with anything before an "@" in its authority replaced by ``***``."""
+    match = URL_RE.fullmatch(url)
+    if match and "@" in match["authority"]:
+        host = match["authority"].rpartition("@")[2]
+        return f"{match['scheme']}://***@{host}{match['rest']}"
+    return url
 
 
 def parse_timestamp(value: str, path: str, out: _Collector | None = None) -> dt.datetime | None:

@@ -67,14 +67,17 @@ def manifest_to_tree(manifest: Manifest) -> dict[str, Any]:
         repositories.append(item)
     tree["repositories"] = repositories
     if manifest.metadata is not None:
-        metadata: dict[str, Any] = {
-            key: manifest.metadata[key]
-            for key in ("notes", "changelog_url")
-            if key in manifest.metadata
-        }
-        metadata.update(manifest.metadata)
-        tree["metadata"] = metadata
+        tree["metadata"] = canonical_metadata(manifest.metadata)
     return tree
+
+
+def canonical_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
+    """The metadata mapping in canonical order: notes, changelog_url, then the rest as given."""
+    ordered: dict[str, Any] = {
+        key: metadata[key] for key in ("notes", "changelog_url") if key in metadata
+    }
+    ordered.update(metadata)
+    return ordered
 
 
 def dump_manifest(manifest: Manifest, format: str = "yaml") -> str:
