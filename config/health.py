@@ -4,6 +4,8 @@ Load balancers and uptime checks call it without credentials, so it answers plai
 reveals no more than the state of each dependency.
 """
 
+import logging
+
 import redis
 from django.conf import settings
 from django.db import connection
@@ -11,13 +13,16 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+logger = logging.getLogger(__name__)
+
 # A health check must answer quickly even when a dependency hangs.
 BROKER_TIMEOUT_SECONDS = 2.0
 
 
-def _error(exc: Exception) -> str:
-    lines = str(exc).strip().splitlines()
-    return f"error: {type(exc).__name__}" + (f": {lines[0]}" if lines else "")
+def _error(what: str, exc: Exception) -> str:
+    # The details (hosts, ports, role names) go to the log, not to anonymous callers.
+    logger.warning("health check: %s unavailable: %s", what, exc)
+    return f"error: {type(exc).__name__}"
 
 
 def database_state() -> str:
@@ -26,7 +31,7 @@ def database_state() -> str:
             cursor.execute("SELECT 1")
             cursor.fetchone()
     except Exception as exc:  # any failure is a state to report, not to raise
-        return _error(exc)
+        return _error("database", exc)
     return "ok"
 
 
@@ -43,7 +48,7 @@ def broker_state() -> str:
     try:
         client.ping()
     except Exception as exc:
-        return _error(exc)
+        return _error("broker", exc)
     finally:
         client.close()
     return "ok"

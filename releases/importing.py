@@ -25,6 +25,7 @@ from registry.models import Environment, Repository
 
 from .exporting import release_to_manifest
 from .manifests import (
+    OFFLINE_CODES,
     Finding,
     Manifest,
     ManifestDiff,
@@ -68,7 +69,11 @@ class ImportResult:
 
 
 def manifest_files(paths: Iterable[Path | str]) -> list[Path]:
-    """Files named on the command line, folders expanded to their manifest files."""
+    """Files named on the command line, folders expanded to their manifest files.
+
+    A folder contributes its regular ``.yaml``/``.yml``/``.json`` files, hidden ones (editor and
+    ``._`` resource-fork droppings) left out. Raises ``OSError`` for an unreadable folder.
+    """
     files: list[Path] = []
     for raw in paths:
         path = Path(raw)
@@ -79,6 +84,8 @@ def manifest_files(paths: Iterable[Path | str]) -> list[Path]:
                         child
                         for child in path.iterdir()
                         if child.suffix.lower() in MANIFEST_SUFFIXES
+                        and not child.name.startswith(".")
+                        and child.is_file()
                     ),
                     key=lambda child: _natural(child.name),
                 )
@@ -176,11 +183,13 @@ def _natural(name: str) -> tuple[tuple[int, int | str], ...]:
     )
 
 
-def _pin_state(findings: list[Finding]) -> str:
-    if any(finding.severity == "error" for finding in findings):
+def _pin_state(findings: list[dict[str, Any]], *, checked_online: bool) -> str:
+    if any(finding["severity"] == "error" for finding in findings):
         return RepositoryPin.ValidationState.INVALID
     if findings:
         return RepositoryPin.ValidationState.WARNING
+    if checked_online:
+        return RepositoryPin.ValidationState.VALID
     return RepositoryPin.ValidationState.UNCHECKED
 
 
@@ -295,7 +304,7 @@ class _Importer:
         changed: list[RepositoryPin] = []
         changed_fields: set[str] = set()
         for position, entry in enumerate(self.manifest.repositories):
-            found = pin_findings.get(position, [])
+            offline = [finding.as_dict() for finding in pin_findings.get(position, [])]
             values = {
                 "tag": entry.tag,
                 "commit_sha": entry.commit_sha,
@@ -309,25 +318,28 @@ class _Importer:
                         release=release,
                         repository=repositories[entry.name],
                         position=position,
-                        findings=[finding.as_dict() for finding in found],
-                        validation_state=_pin_state(found),
+                        findings=offline,
+                        validation_state=_pin_state(offline, checked_online=False),
                         **values,
                     )
                 )
                 continue
             fields = self.assign(pin, values)
             if fields:
-                # Earlier results were about other values.
+                # Earlier online results were about other values.
                 fields |= self.assign(pin, {"validated_at": None})
-            state = pin.validation_state if pin.validated_at else _pin_state(found)
-            # Offline findings are recomputed for every pin: a cycle or a finding may come or
-            # go because another pin changed.
+            # Offline findings are recomputed for every pin (a cycle may come or go because
+            # another pin changed); online ones stay while the pin's values do.
+            online = [] if fields else [f for f in pin.findings if f["code"] not in OFFLINE_CODES]
+            findings = offline + online
             fields |= self.assign(
                 pin,
                 {
                     "position": position,
-                    "findings": [finding.as_dict() for finding in found],
-                    "validation_state": state,
+                    "findings": findings,
+                    "validation_state": _pin_state(
+                        findings, checked_online=pin.validated_at is not None
+                    ),
                 },
             )
             if fields:

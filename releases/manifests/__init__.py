@@ -4,7 +4,7 @@ Pure Python (PyYAML and packaging only, no Django), so that ``validate_manifest`
 script can use it without a database.
 """
 
-from .checks import check_manifest
+from .checks import OFFLINE_CODES, check_manifest
 from .diff import ManifestDiff, diff_manifests
 from .model import (
     DEPLOYMENT_STATUSES,
@@ -20,6 +20,7 @@ from .writer import dump_manifest, format_timestamp, manifest_to_tree
 __all__ = [
     "DEFAULT_MAX_BYTES",
     "DEPLOYMENT_STATUSES",
+    "OFFLINE_CODES",
     "EnvironmentEntry",
     "Finding",
     "Manifest",

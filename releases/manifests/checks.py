@@ -109,6 +109,18 @@ def check_deployment_times(manifest: Manifest) -> Iterator[Finding]:
             )
 
 
+# The codes the checks above produce: an import replaces these on a pin and keeps any other
+# (online) finding of a pin whose values did not change.
+OFFLINE_CODES = frozenset(
+    {
+        "sha-malformed",
+        "version-mismatch",
+        "version-unparsable",
+        "dependency-cycle",
+        "deployed-before-created",
+    }
+)
+
 OFFLINE_CHECKS: tuple[Callable[[Manifest], Iterator[Finding]], ...] = (
     check_commit_shas,
     check_package_versions,

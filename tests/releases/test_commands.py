@@ -180,3 +180,32 @@ def test_rejected_import_writes_nothing_from_the_shell(tmp_path: Path):
 
     assert rejected.value.returncode == 1
     assert Release.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_folders_skip_hidden_files_and_anything_that_is_not_a_file(tmp_path: Path):
+    (tmp_path / "v1.4.yaml").write_text(RELEASE_1_4)
+    (tmp_path / "._v1.4.yaml").write_bytes(b"\x00\x05\x16\x07 resource fork")
+    os.mkfifo(tmp_path / "v9.yaml")
+    (tmp_path / "notes.txt").write_text("not a manifest")
+
+    out, _ = run("import_manifest", str(tmp_path))
+
+    assert out.splitlines()[-1] == "imported 1 manifest(s): 1 created, 0 updated, 0 unchanged"
+    with pytest.raises(CommandError) as fifo:
+        run("validate_manifest", str(tmp_path / "v9.yaml"))
+    assert fifo.value.returncode == 2
+    assert "not a file or folder" in str(fifo.value)
+
+
+@pytest.mark.django_db
+def test_export_into_a_path_that_is_a_file_exits_1_with_a_message(tmp_path: Path):
+    run("import_manifest", str(EXAMPLES / "v1.3.yaml"))
+    blocker = tmp_path / "manifests"
+    blocker.write_text("in the way")
+
+    with pytest.raises(CommandError) as failed:
+        run("export_manifest", "--all", "--output-dir", str(blocker))
+
+    assert failed.value.returncode == 1
+    assert str(failed.value).startswith(f"cannot write to {blocker}")

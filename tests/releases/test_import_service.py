@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.utils import timezone
@@ -96,8 +98,6 @@ def test_reordering_and_dependency_changes_round_trip():
     reordered = parse_manifest(RELEASE_1_4)
     repos = list(reordered.repositories)
     repos[0], repos[2] = repos[2], repos[0]
-    from dataclasses import replace
-
     repos[0] = replace(repos[0], depends_on=("fogpy", "fogpy_utils"))
     repos[2] = replace(repos[2], depends_on=())
     manifest = replace(reordered, repositories=tuple(repos))
@@ -219,3 +219,93 @@ def test_metadata_extra_keys_keep_their_order_and_types():
     assert list(metadata) == ["notes", "changelog_url", "zeta", "alpha"]
     assert metadata["alpha"] == [True, None, 2.5, {"b": "x", "a": "y"}]
     assert list(metadata["alpha"][3]) == ["b", "a"]
+
+
+@pytest.mark.parametrize("new_value", ["true", "1.0", '"1"'])
+def test_a_metadata_value_of_another_type_is_a_change(new_value: str):
+    import_text(RELEASE_1_4.replace('  ticket: "REL-140"\n', "  flag: 1\n"))
+
+    result = import_text(RELEASE_1_4.replace('  ticket: "REL-140"\n', f"  flag: {new_value}\n"))
+
+    assert result.action == "updated"
+    assert "metadata changed" in result.diff.summary()
+    expected = {"true": True, "1.0": 1.0, '"1"': "1"}[new_value]
+    stored = Release.objects.get().metadata
+    assert stored is not None
+    assert type(stored["flag"]) is type(expected)
+    assert stored["flag"] == expected
+
+
+def test_metadata_key_order_is_a_change_but_notes_first_is_not():
+    two_keys = RELEASE_1_4.replace('  ticket: "REL-140"\n', "  a: 1\n  b: 2\n")
+    import_text(two_keys)
+
+    swapped = import_text(two_keys.replace("  a: 1\n  b: 2\n", "  b: 2\n  a: 1\n"))
+    assert swapped.action == "updated"
+    notes_last = two_keys.replace('  notes: "Production release"\n', "").replace(
+        "  b: 2\n", '  b: 2\n  notes: "Production release"\n'
+    )
+    import_text(two_keys)
+    assert import_text(notes_last).action == "unchanged"
+
+
+def test_environment_order_is_a_change_and_comes_back_out():
+    two = RELEASE_1_4.replace(
+        '    namespace: "prod-v1.4"\n',
+        '    namespace: "prod-v1.4"\n  staging:\n    namespace: "staging-v1.4"\n',
+    )
+    import_text(two)
+    staging_first = dump_manifest(
+        replace(
+            parse_manifest(two),
+            environments=dict(reversed(list(parse_manifest(two).environments.items()))),
+        )
+    )
+
+    result = import_text(staging_first)
+
+    assert result.diff.environments_reordered
+    assert export_release("1.4") == staging_first
+
+
+def test_deployments_not_in_the_file_are_named_as_kept():
+    two = RELEASE_1_4.replace(
+        '    namespace: "prod-v1.4"\n',
+        '    namespace: "prod-v1.4"\n  staging:\n    namespace: "staging-v1.4"\n',
+    )
+    import_text(two)
+
+    result = import_text(RELEASE_1_4)
+
+    assert result.action == "unchanged"
+    assert result.diff.summary() == "unchanged (kept 1 deployment not in the file: staging)"
+
+
+def test_online_findings_of_unchanged_pins_survive_a_reimport():
+    import_text(RELEASE_1_4)
+    online = {"code": "tag-missing", "severity": "error", "path": "", "message": "no such tag"}
+    RepositoryPin.objects.filter(repository__name="fogpy").update(
+        findings=[online], validation_state="invalid", validated_at=timezone.now()
+    )
+    RepositoryPin.objects.filter(repository__name="fogpy_utils").update(
+        validation_state="valid", validated_at=timezone.now()
+    )
+    # Change another pin, and make fogpy_utils part of a cycle.
+    edited = RELEASE_1_4.replace('tag: "v3.1.0"', 'tag: "v3.1.1"').replace('"3.1.0"', '"3.1.1"')
+    edited = edited.replace(
+        '    package_version: "1.4.2"\n',
+        '    package_version: "1.4.2"\n    depends_on: ["fogpy"]\n',
+    )
+
+    import_text(edited)
+
+    fogpy = RepositoryPin.objects.get(repository__name="fogpy")
+    assert [finding["code"] for finding in fogpy.findings] == ["dependency-cycle", "tag-missing"]
+    assert fogpy.validation_state == "invalid"
+    utils = RepositoryPin.objects.get(repository__name="fogpy_utils")
+    assert (utils.findings, utils.validation_state) == ([], "valid")
+
+    # Once the cycle is gone again, the online finding is all that is left.
+    import_text(RELEASE_1_4.replace('tag: "v3.1.0"', 'tag: "v3.1.1"').replace('"3.1.0"', '"3.1.1"'))
+    fogpy.refresh_from_db()
+    assert fogpy.findings == [online]

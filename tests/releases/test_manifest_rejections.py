@@ -573,6 +573,78 @@ CASES = [
         ],
     ),
     (
+        "token in an upper-case https url",
+        "v1.4.json",
+        tree(lambda t: t["repositories"][0].update(url="HTTPS://ghp_SECRET@github.com/org/a.git")),
+        [
+            "{file}: repositories[0].url: error: credentials must not be written into the URL; "
+            "give them per host through REGISTRY_GIT_CREDENTIALS [credentials]"
+        ],
+    ),
+    (
+        "user and token in an scp-style url",
+        "v1.4.json",
+        tree(lambda t: t["repositories"][0].update(url="oauth2:glpat-SECRET@gitlab.com:org/b.git")),
+        [
+            "{file}: repositories[0].url: error: credentials must not be written into the URL; "
+            "give them per host through REGISTRY_GIT_CREDENTIALS [credentials]"
+        ],
+    ),
+    (
+        "password with no host, not echoed",
+        "v1.4.json",
+        tree(lambda t: t["repositories"][0].update(url="https://user:SECRET@")),
+        [
+            "{file}: repositories[0].url: error: credentials must not be written into the URL; "
+            "give them per host through REGISTRY_GIT_CREDENTIALS [credentials]"
+        ],
+    ),
+    (
+        "a YAML integer of 5,000 digits",
+        "v1.4.yaml",
+        edit('  ticket: "REL-999"', "  ticket: " + "9" * 5000),
+        [
+            "{file}: metadata.ticket (line 27): error: a number of 5000 characters is too long "
+            "(at most 100); quote it [too-long]"
+        ],
+    ),
+    (
+        "a JSON integer of 5,000 digits",
+        "v1.4.json",
+        json.dumps(BASE_TREE, indent=2).replace('"REL-999"', "9" * 5000),
+        [
+            "{file}: metadata.ticket: error: a number of 5000 characters is too long "
+            "(at most 100); quote it [too-long]"
+        ],
+    ),
+    (
+        "JSON minus zero",
+        "v1.4.json",
+        json.dumps(BASE_TREE, indent=2).replace('"REL-999"', "-0"),
+        [
+            "{file}: metadata.ticket: error: the number -0 cannot be kept exactly as written; "
+            'quote it ("-0") [coercion]'
+        ],
+    ),
+    (
+        "a YAML set in metadata",
+        "v1.4.yaml",
+        edit('  ticket: "REL-999"', "  ticket: !!set {a, b}"),
+        [
+            "{file}: metadata.ticket (line 27): error: the YAML tag tag:yaml.org,2002:set is not "
+            "supported [yaml]"
+        ],
+    ),
+    (
+        "a coerced key inside metadata is located at the key",
+        "v1.4.yaml",
+        edit('  ticket: "REL-999"', '  ticket: "REL-999"\n  1.10: "x"'),
+        [
+            "{file}: metadata.1.10 (line 28): error: '1.10' would be read as the number 1.1; "
+            'quote it ("1.10") to keep it as written [coercion]'
+        ],
+    ),
+    (
         "invalid status",
         "v1.4.yaml",
         edit('status: "deployed"', 'status: "deploy"'),

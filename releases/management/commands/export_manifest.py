@@ -50,6 +50,10 @@ class Command(BaseCommand):
             )
         except UnknownRelease as exc:
             raise CommandError(str(exc), returncode=1) from None
+        except OSError as exc:
+            raise CommandError(
+                f"cannot write to {exc.filename or directory}: {exc.strerror}", returncode=1
+            ) from None
         for path in written:
             self.stdout.write(str(path))
         self.stdout.write(f"exported {len(written)} manifest(s) to {directory}")
