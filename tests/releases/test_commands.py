@@ -209,3 +209,41 @@ def test_export_into_a_path_that_is_a_file_exits_1_with_a_message(tmp_path: Path
 
     assert failed.value.returncode == 1
     assert str(failed.value).startswith(f"cannot write to {blocker}")
+
+
+def test_progress_shows_on_a_terminal_only(tmp_path: Path):
+    import pty
+
+    for version in ("1.1", "1.2", "1.3"):
+        (tmp_path / f"v{version}.yaml").write_text(RELEASE_1_4.replace('"1.4"', f'"{version}"'))
+    env = dict(os.environ, DJANGO_SETTINGS_MODULE="config.settings.test")
+    leader, follower = pty.openpty()
+    try:
+        done = subprocess.run(
+            [sys.executable, "manage.py", "validate_manifest", str(tmp_path)],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=follower,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        os.close(follower)
+        terminal = b""
+        while True:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # the terminal closed: all read
+                break
+            if not chunk:
+                break
+            terminal += chunk
+    finally:
+        os.close(leader)
+
+    assert done.returncode == 0
+    assert f"checking [3/3] {tmp_path}/v1.3.yaml".encode() in terminal
+    # Piped, the same run prints results and a summary, no progress.
+    assert "[3/3]" not in done.stdout
+    assert done.stdout.splitlines()[-1] == "checked 3 manifest(s): 0 with errors"
