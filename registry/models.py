@@ -9,6 +9,8 @@ from simple_history.models import HistoricalRecords
 
 from releases.manifests.reader import ENVIRONMENT_RE, NAME_RE
 
+from .validators import validate_git_url
+
 # ``name__length__gt=0`` in the check constraints of this app and of releases.
 models.CharField.register_lookup(Length)
 
@@ -25,6 +27,7 @@ class Repository(models.Model):
         "git URL",
         max_length=500,
         blank=True,
+        validators=[validate_git_url],
         help_text="Where the validator fetches tags; empty = REGISTRY_GIT_URL_TEMPLATE.",
     )
     package_name = models.CharField(

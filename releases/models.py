@@ -11,6 +11,7 @@ from django.db import models
 from simple_history.models import HistoricalRecords
 
 from registry.models import Environment, Repository
+from registry.validators import validate_git_tag, validate_git_url
 
 from .manifests.reader import NAMESPACE_RE, VERSION_RE
 from .querysets import ReleaseQuerySet
@@ -107,13 +108,14 @@ class RepositoryPin(models.Model):
     release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="pins")
     repository = models.ForeignKey(Repository, on_delete=models.PROTECT, related_name="pins")
     position = models.PositiveIntegerField(default=0, help_text="Order in the manifest.")
-    tag = models.CharField(max_length=255)
+    tag = models.CharField(max_length=255, validators=[validate_git_tag])
     commit_sha = models.CharField("commit SHA", max_length=255, null=True, blank=True)  # noqa: DJ001
     package_version = models.CharField(max_length=100, null=True, blank=True)  # noqa: DJ001
     url = models.CharField(
         "git URL",
         max_length=500,
         blank=True,
+        validators=[validate_git_url],
         help_text="As the manifest gives it; empty = the repository's.",
     )
     depends_on = models.ManyToManyField(

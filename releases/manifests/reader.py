@@ -581,8 +581,9 @@ class _Schema:
             )
         if self.required(entry, "tag", path):
             tag = self.text(entry, "tag", path, nullable=False)
-            if tag is not None and (not tag or BAD_TAG_RE.search(tag)):
-                self.out.error(_join(path, "tag"), f"{tag!r} is not a valid git tag name", "format")
+            problem = git_tag_problem(tag) if tag is not None else None
+            if problem is not None:
+                self.out.error(_join(path, "tag"), problem, "format")
                 tag = None
         commit_sha = self.text(entry, "commit_sha", path)
         package_version = self.text(entry, "package_version", path, max_length=100)
@@ -604,31 +605,11 @@ class _Schema:
         value = self.text(entry, "url", path, max_length=500)
         if value is None:
             return None
-        credentials = (
-            "credentials must not be written into the URL; give them per host through "
-            "REGISTRY_GIT_CREDENTIALS"
-        )
-        match = URL_RE.fullmatch(value)
-        if match:
-            userinfo, _, host = match["authority"].rpartition("@")
-            if "@" in match["authority"] and (
-                ":" in userinfo or match["scheme"].lower() not in USER_SCHEMES
-            ):
-                self.out.error(where, credentials, "credentials")
-                return None
-            if not host and match["scheme"].lower() != "file":
-                self.out.error(where, f"{redact_url(value)!r} has no host", "format")
-                return None
-            return value
-        if SCP_URL_RE.fullmatch(value):
-            return value
-        if "@" in value:
-            self.out.error(where, credentials, "credentials")
+        problem = git_url_problem(value)
+        if problem is not None:
+            self.out.error(where, problem[1], problem[0])
             return None
-        self.out.error(
-            where, f"{value!r} is not a git URL (scheme://host/path or user@host:path)", "format"
-        )
-        return None
+        return value
 
     def depends_on(
         self, entry: dict[str, Any], path: str, name: str | None, names: dict[str, int]
@@ -681,6 +662,39 @@ class _Schema:
                 "too-long",
             )
         return value
+
+
+def git_url_problem(value: str) -> tuple[str, str] | None:
+    """Why ``value`` is not an acceptable git URL, as ``(code, message)``; ``None`` if it is.
+
+    Credentials are refused in every form and never repeated in the message.
+    """
+    credentials = (
+        "credentials must not be written into the URL; give them per host through "
+        "REGISTRY_GIT_CREDENTIALS"
+    )
+    match = URL_RE.fullmatch(value)
+    if match:
+        userinfo, _, host = match["authority"].rpartition("@")
+        if "@" in match["authority"] and (
+            ":" in userinfo or match["scheme"].lower() not in USER_SCHEMES
+        ):
+            return "credentials", credentials
+        if not host and match["scheme"].lower() != "file":
+            return "format", f"{redact_url(value)!r} has no host"
+        return None
+    if SCP_URL_RE.fullmatch(value):
+        return None
+    if "@" in value:
+        return "credentials", credentials
+    return "format", f"{value!r} is not a git URL (scheme://host/path or user@host:path)"
+
+
+def git_tag_problem(value: str) -> str | None:
+    """Why ``value`` is not a valid git tag name; ``None`` if it is."""
+    if not value or BAD_TAG_RE.search(value):
+        return f"{value!r} is not a valid git tag name"
+    return None
 
 
 def redact_url(url: str) -> str:

@@ -128,3 +128,34 @@ def test_metadata_is_rebuilt_with_notes_and_changelog_first():
     }
     assert list(release.metadata) == ["notes", "changelog_url", "z", "a"]
     assert Release(version="2.1").metadata is None
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("tag", "v1.0 final", "is not a valid git tag name"),
+        ("tag", "-rf", "is not a valid git tag name"),
+        ("url", "https://token@github.com/org/a.git", "credentials must not be written"),
+        ("url", "not a url", "is not a git URL"),
+    ],
+)
+def test_pin_fields_follow_the_manifest_rules(
+    rows: dict[str, Any], field: str, value: str, message: str
+):
+    pin = rows["pin"]
+    setattr(pin, field, value)
+
+    with pytest.raises(ValidationError) as refused:
+        pin.full_clean()
+
+    assert message in str(refused.value.message_dict[field])
+    assert "token@" not in str(refused.value)
+
+
+def test_repository_git_url_refuses_credentials(rows: dict[str, Any]):
+    repo = rows["repo"]
+    repo.git_url = "https://user:secret@github.com/org/fogpy.git"
+
+    with pytest.raises(ValidationError) as refused:
+        repo.full_clean()
+    assert "secret" not in str(refused.value)
