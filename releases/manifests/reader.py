@@ -124,49 +124,42 @@ class _YamlWalker:
     def __init__(self, out: _Collector, plain_paths: set[str]) -> None:
         self.out = out
         self.plain_paths = plain_paths
-        self.expanded = 0
-        self.budget = 0
+        self.seen: set[int] = set()
+        self.open: set[int] = set()  # the nodes being walked: a way to spot recursive aliases
+        self.alias_nodes = 0
         # One constructor per document: it caches every object it builds.
         self.constructor = yaml.SafeLoader("")
 
-    def count_nodes(self, root: yaml.Node) -> int:
-        unique: set[int] = set()
-        stack = [root]
-        while stack:
-            node = stack.pop()
-            if id(node) in unique:
-                continue
-            unique.add(id(node))
-            if isinstance(node, yaml.MappingNode):
-                for key, value in node.value:
-                    stack.extend((key, value))
-            elif isinstance(node, yaml.SequenceNode):
-                stack.extend(node.value)
-        return len(unique)
-
-    def walk(self, node: yaml.Node, path: str, ancestors: frozenset[int]) -> Any:
-        self.expanded += 1
-        if self.expanded > self.budget:
-            raise _Abort(
-                path, "aliases expand beyond the allowed bound (a YAML bomb?)", "too-large"
-            )
-        if id(node) in ancestors:
+    def walk(self, node: yaml.Node, path: str) -> Any:
+        key = id(node)
+        if key in self.open:
             raise _Abort(path, "a recursive alias is not allowed", "alias")
-        if len(ancestors) > MAX_DEPTH:
+        if key in self.seen:
+            # Walked before: reached through an alias. Every node met again counts.
+            self.alias_nodes += 1
+            if self.alias_nodes > MAX_ALIAS_EXPANSION:
+                raise _Abort(
+                    path, "aliases expand beyond the allowed bound (a YAML bomb?)", "too-large"
+                )
+        self.seen.add(key)
+        if len(self.open) >= MAX_DEPTH:
             raise _Abort(path, f"nested deeper than {MAX_DEPTH} levels", "too-deep")
         self.out.lines.setdefault(path, node.start_mark.line + 1)
-        inner = ancestors | {id(node)}
         expected = _DEFAULT_TAGS.get(type(node))
-        if expected is not None and node.tag != expected:
+        if expected is None:
+            return self.scalar(node, path)
+        if node.tag != expected:
             self.out.error(path, f"the YAML tag {node.tag} is not supported", "yaml")
             return None
-        if isinstance(node, yaml.MappingNode):
-            return self.mapping(node, path, inner)
-        if isinstance(node, yaml.SequenceNode):
-            return [self.walk(item, _join(path, i), inner) for i, item in enumerate(node.value)]
-        return self.scalar(node, path)
+        self.open.add(key)
+        try:
+            if isinstance(node, yaml.MappingNode):
+                return self.mapping(node, path)
+            return [self.walk(item, _join(path, i)) for i, item in enumerate(node.value)]
+        finally:
+            self.open.discard(key)
 
-    def mapping(self, node: yaml.MappingNode, path: str, ancestors: frozenset[int]) -> Any:
+    def mapping(self, node: yaml.MappingNode, path: str) -> Any:
         result: dict[str, Any] = {}
         for key_node, value_node in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
@@ -196,13 +189,14 @@ class _YamlWalker:
                 )
                 continue
             self.out.lines[child] = key_node.start_mark.line + 1
-            result[key] = self.walk(value_node, child, ancestors)
+            result[key] = self.walk(value_node, child)
         return result
 
     def scalar(self, node: yaml.Node, path: str) -> Any:
         tag = node.tag
         text = node.value
         if tag == "tag:yaml.org,2002:str":
+            _check_text(text, path, self.out)
             return text
         plain = getattr(node, "style", None) in (None, "")
         if tag == "tag:yaml.org,2002:null":
@@ -272,9 +266,8 @@ def _parse_yaml(text: str, out: _Collector, plain_paths: set[str]) -> Any:
         out.errors.append(Finding("empty", "error", "", "the document is empty"))
         return None
     walker = _YamlWalker(out, plain_paths)
-    walker.budget = walker.count_nodes(root) + MAX_ALIAS_EXPANSION
     try:
-        return walker.walk(root, "", frozenset())
+        return walker.walk(root, "")
     except _Abort as abort:
         out.errors.append(
             Finding(abort.code, "error", abort.path, abort.message, out.lines.get(abort.path))
@@ -328,6 +321,7 @@ def _plain_json(value: Any, path: str, out: _Collector, depth: int) -> Any:
         result: dict[str, Any] = {}
         for key, item in value:
             child = _join(path, key)
+            _check_text(key, child, out)
             if key in result:
                 out.error(child, f"duplicate key {key!r}", "duplicate-key")
                 continue
@@ -335,6 +329,9 @@ def _plain_json(value: Any, path: str, out: _Collector, depth: int) -> Any:
         return result
     if isinstance(value, list):
         return [_plain_json(item, _join(path, i), out, depth + 1) for i, item in enumerate(value)]
+    if isinstance(value, str):
+        _check_text(value, path, out)
+        return value
     if isinstance(value, _Lossy):
         if len(value.text) > MAX_NUMBER_DIGITS:
             out.error(
@@ -364,18 +361,6 @@ def _check_text(value: str, path: str, out: _Collector) -> None:
     # PostgreSQL text cannot hold U+0000: refused here rather than failing the import.
     if "\x00" in value:
         out.error(path, "contains a NUL character (U+0000), which cannot be stored", "encoding")
-
-
-def _check_strings(value: Any, path: str, out: _Collector) -> None:
-    if isinstance(value, str):
-        _check_text(value, path, out)
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _check_text(key, path, out)
-            _check_strings(item, _join(path, key), out)
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            _check_strings(item, _join(path, i), out)
 
 
 class _Schema:
@@ -791,8 +776,6 @@ def parse_manifest(
     except _Abort as abort:
         out.errors.append(Finding(abort.code, "error", abort.path, abort.message))
         tree = None
-    if tree is not None:
-        _check_strings(tree, "", out)
     manifest = _Schema(out, plain_paths).manifest(tree) if tree is not None else None
     if out.errors or manifest is None:
         raise ManifestRejected(
