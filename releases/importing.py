@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Max, Model
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
@@ -136,15 +136,32 @@ def import_manifests(
                 ],
             )
         seen[manifest.version] = source
-    results = []
-    with transaction.atomic():
-        for source, manifest in manifests:
-            result = _Importer(manifest, source=source, user=user).run(
-                dry_run=dry_run, strict=strict
-            )
-            results.append(result)
-            if progress is not None:
-                progress(result)
+    results: list[ImportResult] = []
+    source = ""
+    try:
+        with transaction.atomic():
+            for source, manifest in manifests:
+                result = _Importer(manifest, source=source, user=user).run(
+                    dry_run=dry_run, strict=strict
+                )
+                results.append(result)
+                if progress is not None:
+                    progress(result)
+    except IntegrityError:
+        # Another writer got there first (two pipelines importing the same new release, say):
+        # this transaction is rolled back whole, and a second run will see the other's rows.
+        raise ManifestRejected(
+            source,
+            [
+                Finding(
+                    "conflict",
+                    "error",
+                    "",
+                    "the registry changed while this import ran (a concurrent import of the same "
+                    "release?); nothing was written: run it again",
+                )
+            ],
+        ) from None
     return results
 
 

@@ -1,0 +1,66 @@
+"""Two imports of the same new release at once: one wins, the other fails cleanly."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from django.db import connection
+
+from releases.importing import import_manifests
+from releases.manifests import ManifestRejected, parse_manifest
+from releases.models import Release, RepositoryPin
+
+from .manifests import RELEASE_1_4
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_second_of_two_concurrent_imports_is_refused_and_writes_nothing():
+    manifest = parse_manifest(RELEASE_1_4, source="a.yaml")
+    first_has_written = threading.Event()
+    let_first_commit = threading.Event()
+    outcome: dict[str, object] = {}
+
+    def first() -> None:
+        def hold(_result: object) -> None:
+            first_has_written.set()
+            let_first_commit.wait(timeout=30)
+
+        try:
+            import_manifests([("pipeline-a/v1.4.yaml", manifest)], progress=hold)
+            outcome["first"] = "ok"
+        finally:
+            connection.close()
+
+    def second() -> None:
+        first_has_written.wait(timeout=30)
+        try:
+            import_manifests([("pipeline-b/v1.4.yaml", manifest)])
+            outcome["second"] = "ok"
+        except ManifestRejected as exc:
+            outcome["second"] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    first_has_written.wait(timeout=30)
+    # The second import now waits on the first one's uncommitted release row.
+    threads[1].join(timeout=1)
+    let_first_commit.set()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert outcome["first"] == "ok"
+    rejected = outcome["second"]
+    assert isinstance(rejected, ManifestRejected)
+    assert rejected.source == "pipeline-b/v1.4.yaml"
+    assert rejected.errors[0].code == "conflict"
+    assert "nothing was written" in rejected.errors[0].message
+    assert Release.objects.get().source == "pipeline-a/v1.4.yaml"
+    assert RepositoryPin.objects.count() == 3
+    assert set(RepositoryPin.history.values_list("history_change_reason", flat=True)) == {
+        "imported from pipeline-a/v1.4.yaml"
+    }
