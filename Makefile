@@ -18,7 +18,7 @@ help:
 	@echo "make lint    ruff check, ruff format --check, mypy"
 	@echo "make format  ruff format and fix imports"
 	@echo "make bench   benchmarks"
-	@echo "make clean   remove the virtualenv, caches and the local database"
+	@echo "make clean   remove the virtualenv and tool caches (keeps db.sqlite3)"
 
 # The virtualenv is rebuilt only when a requirements file changes.
 $(STAMP): requirements/base.txt requirements/production.txt requirements/local.txt
@@ -32,7 +32,7 @@ migrate: bootstrap
 	$(MANAGE) migrate --noinput
 
 run: migrate
-	$(MANAGE) import_manifest examples/manifests
+	$(MANAGE) import_manifest examples/manifests --only-new
 	$(PY) -m config.dev_superuser
 	@echo "Admin: http://127.0.0.1:$(PORT)/admin/  login: admin / admin"
 	$(MANAGE) runserver 127.0.0.1:$(PORT)

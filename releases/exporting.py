@@ -93,9 +93,10 @@ def export_to_directory(
     directory: Path, versions: Iterable[str] | None = None, format: str = "yaml"
 ) -> list[Path]:
     """Write ``DIR/v<version>.<format>`` for each release; returns the files written."""
+    releases = load_releases(versions)  # unknown versions fail before anything is written
     directory.mkdir(parents=True, exist_ok=True)
     written = []
-    for release in load_releases(versions):
+    for release in releases:
         path = directory / manifest_filename(release.version, format)
         path.write_text(dump_manifest(release_to_manifest(release), format), encoding="utf-8")
         written.append(path)

@@ -50,9 +50,12 @@ class ImportResult:
     findings: list[Finding] = field(default_factory=list)
     release: Release | None = None
     dry_run: bool = False
+    skipped: bool = False
 
     @property
     def action(self) -> str:
+        if self.skipped:
+            return "skipped"
         if self.diff.created:
             return "created"
         return "updated" if self.diff.changed else "unchanged"
@@ -107,60 +110,85 @@ def import_manifest(
     return import_manifests([(source, manifest)], user=user, dry_run=dry_run, strict=strict)[0]
 
 
+class ManifestsRejected(ManifestRejected):
+    """Several manifests of one call refused; ``rejections`` holds each file's errors."""
+
+    def __init__(self, rejections: list[ManifestRejected]) -> None:
+        self.rejections = rejections
+        super().__init__(rejections[0].source, [e for r in rejections for e in r.errors])
+        self.args = ("\n".join(str(rejection) for rejection in rejections),)
+
+
+def duplicate_versions(manifests: Sequence[tuple[str, Manifest]]) -> list[ManifestRejected]:
+    """A rejection for every source whose version an earlier source already describes."""
+    seen: dict[str, str] = {}
+    rejected = []
+    for source, manifest in manifests:
+        if manifest.version in seen:
+            message = f"version {manifest.version!r} is also in {seen[manifest.version]}"
+            rejected.append(
+                ManifestRejected(source, [Finding("duplicate", "error", "version", message)])
+            )
+        else:
+            seen[manifest.version] = source
+    return rejected
+
+
 def import_manifests(
     manifests: Sequence[tuple[str, Manifest]],
     *,
     user: Any = None,
     dry_run: bool = False,
     strict: bool = False,
+    only_new: bool = False,
     progress: Callable[[ImportResult], None] | None = None,
 ) -> list[ImportResult]:
     """Import ``(source, manifest)`` pairs in one transaction.
 
-    Raises :class:`ManifestRejected` (and writes nothing at all) when two sources describe the
-    same version or, with ``strict``, when a manifest has error findings. ``dry_run`` computes
-    the same results and writes nothing.
+    Raises :class:`ManifestsRejected` (and writes nothing at all) when two sources describe the
+    same version or, with ``strict``, when manifests have error findings; every such source
+    is reported. ``dry_run`` computes the same results and writes nothing. ``only_new`` leaves
+    releases that are already stored untouched (their results say "skipped").
     """
-    seen: dict[str, str] = {}
-    for source, manifest in manifests:
-        if manifest.version in seen:
-            raise ManifestRejected(
-                source,
-                [
-                    Finding(
-                        "duplicate",
-                        "error",
-                        "version",
-                        f"version {manifest.version!r} is also in {seen[manifest.version]}",
-                    )
-                ],
-            )
-        seen[manifest.version] = source
+    duplicates = duplicate_versions(manifests)
+    if duplicates:
+        raise ManifestsRejected(duplicates)
     results: list[ImportResult] = []
+    rejected: list[ManifestRejected] = []
     source = ""
     try:
         with transaction.atomic():
             for source, manifest in manifests:
-                result = _Importer(manifest, source=source, user=user).run(
-                    dry_run=dry_run, strict=strict
-                )
+                try:
+                    result = _Importer(manifest, source=source, user=user).run(
+                        dry_run=dry_run, strict=strict, only_new=only_new
+                    )
+                except ManifestRejected as exc:
+                    rejected.append(exc)
+                    continue
                 results.append(result)
                 if progress is not None:
                     progress(result)
+            if rejected:
+                raise ManifestsRejected(rejected)
     except IntegrityError:
         # Another writer got there first (two pipelines importing the same new release, say):
         # this transaction is rolled back whole, and a second run will see the other's rows.
-        raise ManifestRejected(
-            source,
+        raise ManifestsRejected(
             [
-                Finding(
-                    "conflict",
-                    "error",
-                    "",
-                    "the registry changed while this import ran (a concurrent import of the same "
-                    "release?); nothing was written: run it again",
+                ManifestRejected(
+                    source,
+                    [
+                        Finding(
+                            "conflict",
+                            "error",
+                            "",
+                            "the registry changed while this import ran (a concurrent import "
+                            "of the same release?); nothing was written: run it again",
+                        )
+                    ],
                 )
-            ],
+            ]
         ) from None
     return results
 
@@ -225,9 +253,19 @@ class _Importer:
             "default_date": self.now,
         }
 
-    def run(self, *, dry_run: bool, strict: bool) -> ImportResult:
+    def run(self, *, dry_run: bool, strict: bool, only_new: bool = False) -> ImportResult:
         manifest = self.manifest
         release = Release.objects.with_manifest_data().filter(version=manifest.version).first()
+        if only_new and release is not None:
+            return ImportResult(
+                self.source,
+                manifest.version,
+                ManifestDiff(manifest.version),
+                [],
+                release,
+                dry_run,
+                skipped=True,
+            )
         old = release_to_manifest(release) if release is not None else None
         diff = diff_manifests(old, manifest, keep_environments=True)
         findings = check_manifest(manifest)

@@ -13,7 +13,8 @@ from simple_history.models import HistoricalRecords
 from registry.models import Environment, Repository
 from registry.validators import validate_git_tag, validate_git_url
 
-from .manifests.reader import NAMESPACE_RE, VERSION_RE
+from .manifests.model import ManifestRejected
+from .manifests.reader import NAMESPACE_RE, VERSION_RE, parse_metadata_json
 from .querysets import ReleaseQuerySet
 
 
@@ -64,11 +65,10 @@ class Release(models.Model):
     def clean(self) -> None:
         if self.metadata_extra:
             try:
-                extra = json.loads(self.metadata_extra)
-            except ValueError as exc:
-                raise ValidationError({"metadata_extra": f"Not valid JSON: {exc}"}) from None
-            if not isinstance(extra, dict):
-                raise ValidationError({"metadata_extra": "Must be a JSON object (a mapping)."})
+                parse_metadata_json(self.metadata_extra)
+            except ManifestRejected as exc:
+                messages = [f"{e.path}: {e.message}" if e.path else e.message for e in exc.errors]
+                raise ValidationError({"metadata_extra": messages}) from None
 
     @property
     def metadata(self) -> dict[str, Any] | None:

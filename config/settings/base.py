@@ -222,6 +222,11 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 
+# HISTORY
+# ------------------------------------------------------------------------------
+# Change reasons name the file an import came from; paths are longer than 100 characters.
+SIMPLE_HISTORY_HISTORY_CHANGE_REASON_USE_TEXT_FIELD = True
+
 # RELEASE REGISTRY
 # ------------------------------------------------------------------------------
 # Git validation: where pins without a url live, and which remotes may be contacted.
@@ -233,6 +238,9 @@ REGISTRY_GIT_ALLOWED_SCHEMES: list[str] = env.list(
     "REGISTRY_GIT_ALLOWED_SCHEMES", default=["https"]
 )
 REGISTRY_GIT_TIMEOUT: int = env.int("REGISTRY_GIT_TIMEOUT", default=20)
+# Per-host git credentials for the validator, "host=user:token,host2=user:token": never in a
+# manifest's URL (the importer refuses those), never in a log line.
+REGISTRY_GIT_CREDENTIALS: dict[str, str] = env.dict("REGISTRY_GIT_CREDENTIALS", default={})
 # A PyPI-compatible JSON API root; unset means no package index check.
 REGISTRY_PACKAGE_INDEX_URL: str | None = env("REGISTRY_PACKAGE_INDEX_URL", default=None) or None
 # Cron expression (minute hour day-of-month month day-of-week) for scheduled validation.

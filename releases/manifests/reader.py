@@ -217,6 +217,10 @@ class _YamlWalker:
         except yaml.YAMLError as exc:
             self.out.error(path, f"cannot read {text!r}: {getattr(exc, 'problem', exc)}", "yaml")
             return None
+        except (ValueError, TypeError, KeyError, AttributeError):
+            # An explicit tag the text does not fit, such as !!int "1.4".
+            self.out.error(path, f"{text!r} cannot be read as {tag}", "yaml")
+            return None
         if plain:
             self.plain_paths.add(path)
         hint = f'; quote it ("{text}") to keep it as written'
@@ -647,6 +651,18 @@ class _Schema:
                 "too-long",
             )
         return value
+
+
+def parse_metadata_json(text: str) -> dict[str, Any]:
+    """A metadata mapping given as JSON text (the admin's "other metadata"), under the
+    manifest's rules: exact numbers, no duplicate keys, no NUL; else :class:`ManifestRejected`."""
+    out = _Collector()
+    tree = _parse_json(text, out)
+    if not out.errors and not isinstance(tree, dict):
+        out.error("", f"must be a JSON object (a mapping), not {_describe(tree)}", "type")
+    if out.errors:
+        raise ManifestRejected("metadata", out.errors)
+    return tree  # type: ignore[no-any-return]
 
 
 def git_url_problem(value: str) -> tuple[str, str] | None:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
+from releases.manifests import dump_manifest, parse_manifest
 from releases.models import Release, RepositoryPin
 
 from .manifests import RELEASE_1_4
@@ -169,7 +170,7 @@ def test_validate_manifest_exit_code_from_the_shell(tmp_path: Path):
 
 
 @pytest.mark.django_db
-def test_rejected_import_writes_nothing_from_the_shell(tmp_path: Path):
+def test_a_folder_with_a_bad_file_writes_nothing(tmp_path: Path):
     (tmp_path / "v1.yaml").write_text(RELEASE_1_4)
     (tmp_path / "v2.yaml").write_text(
         RELEASE_1_4.replace('"1.4"', '"1.5"').replace('fogpy_utils"]', 'fogpy_util"]')
@@ -244,6 +245,103 @@ def test_progress_shows_on_a_terminal_only(tmp_path: Path):
 
     assert done.returncode == 0
     assert f"checking [3/3] {tmp_path}/v1.3.yaml".encode() in terminal
+    assert b"\x1b[31" not in terminal  # progress is not painted as an error
     # Piped, the same run prints results and a summary, no progress.
     assert "[3/3]" not in done.stdout
     assert done.stdout.splitlines()[-1] == "checked 3 manifest(s): 0 with errors"
+
+
+@pytest.mark.django_db
+def test_piped_imports_of_a_folder_show_no_progress(tmp_path: Path):
+    for version in ("1.1", "1.2", "1.3"):
+        (tmp_path / f"v{version}.yaml").write_text(RELEASE_1_4.replace('"1.4"', f'"{version}"'))
+
+    out, err = run("import_manifest", str(tmp_path))
+
+    assert err == ""
+    assert len(out.splitlines()) == 4
+
+
+@pytest.mark.django_db
+def test_only_new_leaves_stored_releases_alone(tmp_path: Path):
+    run("import_manifest", str(EXAMPLES))
+    RepositoryPin.objects.filter(release__version="1.3", repository__name="fogpy").update(
+        tag="v2.5.3"
+    )
+
+    out, _ = run("import_manifest", str(EXAMPLES), "--only-new")
+
+    assert f"{EXAMPLES}/v1.3.yaml: 1.3 skipped (already stored)" in out
+    assert out.splitlines()[-1] == (
+        "imported 4 manifest(s): 0 created, 0 updated, 0 unchanged, 4 skipped (already stored)"
+    )
+    pin = RepositoryPin.objects.get(release__version="1.3", repository__name="fogpy")
+    assert pin.tag == "v2.5.3"
+
+
+@pytest.mark.django_db
+def test_strict_reports_every_refused_file(tmp_path: Path):
+    for version in ("2.0", "3.0"):
+        bad = RELEASE_1_4.replace('"1.4"', f'"{version}"').replace(
+            "abc123def4567890abc123def4567890abc123de", "not-a-sha"
+        )
+        (tmp_path / f"v{version}.yaml").write_text(bad)
+
+    with pytest.raises(CommandError) as refused:
+        run("import_manifest", str(tmp_path), "--strict")
+
+    assert str(refused.value) == "2 of 2 manifest(s) rejected; nothing was written"
+    assert Release.objects.count() == 0
+
+
+def test_validate_refuses_two_files_with_one_version_like_import_does(tmp_path: Path, capsys):
+    (tmp_path / "v1.5.yaml").write_text(RELEASE_1_4.replace('"1.4"', '"1.5"'))
+    (tmp_path / "v1.6.yaml").write_text(RELEASE_1_4.replace('"1.4"', '"1.5"'))
+
+    with pytest.raises(CommandError) as failed:
+        call_command("validate_manifest", str(tmp_path))
+
+    assert failed.value.returncode == 1
+    out = capsys.readouterr().out
+    assert f"{tmp_path}/v1.6.yaml: rejected" in out
+    assert f"version: error: version '1.5' is also in {tmp_path}/v1.5.yaml [duplicate]" in out
+
+
+@pytest.mark.django_db
+def test_json_folder_export_names_files_like_the_iac_repository(tmp_path: Path):
+    run("import_manifest", str(EXAMPLES))
+
+    run("export_manifest", "1.2", "1.4", "--format", "json", "--output-dir", str(tmp_path / "m"))
+
+    assert sorted(path.name for path in (tmp_path / "m").iterdir()) == ["v1.2.json", "v1.4.json"]
+    exported = (tmp_path / "m" / "v1.4.json").read_text()
+    assert exported == (EXAMPLES / "json" / "v1.4.json").read_text()
+
+
+@pytest.mark.django_db
+def test_export_of_an_unknown_version_creates_no_folder(tmp_path: Path):
+    run("import_manifest", str(EXAMPLES / "v1.3.yaml"))
+
+    with pytest.raises(CommandError):
+        run("export_manifest", "1.3", "9.9", "--output-dir", str(tmp_path / "new"))
+
+    assert not (tmp_path / "new").exists()
+
+
+def test_import_exit_codes_from_the_shell(tmp_path: Path):
+    database = f"sqlite:///{tmp_path / 'shell.sqlite3'}"
+    env = dict(os.environ, DJANGO_SETTINGS_MODULE="config.settings.test", DATABASE_URL=database)
+    assert manage(env, "migrate", "-v0").returncode == 0
+    good = tmp_path / "v1.4.yaml"
+    good.write_text(RELEASE_1_4)
+    bad = tmp_path / "v1.5.yaml"
+    bad.write_text(RELEASE_1_4.replace('"1.4"', '"1.5"').replace('tag: "v1.4.2"', "tga: v1"))
+
+    refused = manage(env, "import_manifest", str(good), str(bad))
+    assert refused.returncode == 1
+    assert f"{bad}: repositories[1].tga (line 15): error: unknown key 'tga'" in refused.stderr
+    assert manage(env, "import_manifest", str(tmp_path / "nope.yaml")).returncode == 2
+    assert manage(env, "import_manifest", str(good)).returncode == 0
+    exported = manage(env, "export_manifest", "1.4")
+    assert (exported.returncode, exported.stdout) == (0, dump_manifest(parse_manifest(RELEASE_1_4)))
+    assert manage(env, "export_manifest", "1.5").returncode == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 from django.db import connection
@@ -12,6 +13,16 @@ from releases.manifests import ManifestRejected, parse_manifest
 from releases.models import Release, RepositoryPin
 
 from .manifests import RELEASE_1_4
+
+
+def waiting_on_a_lock() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        (count,) = cursor.fetchone()
+    return bool(count)
 
 
 @pytest.mark.postgres
@@ -47,8 +58,10 @@ def test_the_second_of_two_concurrent_imports_is_refused_and_writes_nothing():
     for thread in threads:
         thread.start()
     first_has_written.wait(timeout=30)
-    # The second import now waits on the first one's uncommitted release row.
-    threads[1].join(timeout=1)
+    # Let the first commit only once the second is stuck behind its uncommitted release row.
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not waiting_on_a_lock():
+        time.sleep(0.05)
     let_first_commit.set()
     for thread in threads:
         thread.join(timeout=30)

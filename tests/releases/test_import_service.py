@@ -309,3 +309,31 @@ def test_online_findings_of_unchanged_pins_survive_a_reimport():
     import_text(RELEASE_1_4.replace('tag: "v3.1.0"', 'tag: "v3.1.1"').replace('"3.1.0"', '"3.1.1"'))
     fogpy.refresh_from_db()
     assert fogpy.findings == [online]
+
+
+def test_a_long_source_path_is_kept_whole_in_history():
+    # CI checkouts are deep: /home/runner/work/<repo>/<repo>/deploy/manifests/v1.4.yaml
+    source = "/home/runner/work/" + "infrastructure-as-code/" * 6 + "manifests/v1.4.yaml"
+
+    import_text(RELEASE_1_4, source=source)
+
+    assert Release.history.get().history_change_reason == f"imported from {source}"
+    assert Release.objects.get().source == source
+
+
+def test_release_level_findings_are_stored_on_the_release():
+    early = RELEASE_1_4.replace(
+        'deployed_at: "2025-01-20T14:30:00Z"', 'deployed_at: "2025-01-01T00:00:00Z"'
+    )
+
+    result = import_text(early)
+
+    assert [finding.code for finding in result.findings] == ["deployed-before-created"]
+    stored = Release.objects.get().findings
+    assert [(f["code"], f["severity"], f["path"]) for f in stored] == [
+        ("deployed-before-created", "warning", "environments.production.deployed_at")
+    ]
+    assert all(pin.findings == [] for pin in RepositoryPin.objects.all())
+
+    import_text(RELEASE_1_4)
+    assert Release.objects.get().findings == []

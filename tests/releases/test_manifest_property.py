@@ -362,6 +362,8 @@ def mutated(draw) -> tuple[str | bytes, str]:
 @given(mutated(), st.booleans())
 @example(("\ud800" + dump_manifest(Manifest("1", (RepositoryEntry("a", "v1"),))), "yaml"), False)
 @example(('{"version": "1", "version": "1", "repositories": []}', "json"), True)
+@example(('!!float version: "0"\nrepositories: [{name: a, tag: v}]', "yaml"), True)
+@example(('version: !!bool "1.4"\nrepositories: [{name: a, tag: v}]', "yaml"), True)
 def test_mangled_manifests_are_read_or_rejected_with_located_errors(mangled, name_the_format):
     text, fmt = mangled
     options = {"format": fmt} if name_the_format else {"source": f"mangled.{fmt}"}

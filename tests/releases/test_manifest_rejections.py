@@ -645,6 +645,30 @@ CASES = [
         ],
     ),
     (
+        "an explicit int tag on a version",
+        "v1.4.yaml",
+        edit('version: "1.4"', 'version: !!int "1.4"'),
+        ["{file}: version (line 1): error: '1.4' cannot be read as tag:yaml.org,2002:int [yaml]"],
+    ),
+    (
+        "an explicit bool tag on a tag",
+        "v1.4.yaml",
+        edit('tag: "v9.0.0"', 'tag: !!bool "v9"'),
+        [
+            "{file}: repositories[0].tag (line 13): error: 'v9' cannot be read as "
+            "tag:yaml.org,2002:bool [yaml]"
+        ],
+    ),
+    (
+        "an explicit timestamp tag",
+        "v1.4.yaml",
+        edit('created_by: "rejection-tests"', 'created_by: !!timestamp "soon"'),
+        [
+            "{file}: created_by (line 3): error: 'soon' cannot be read as "
+            "tag:yaml.org,2002:timestamp [yaml]"
+        ],
+    ),
+    (
         "invalid status",
         "v1.4.yaml",
         edit('status: "deployed"', 'status: "deploy"'),

@@ -105,7 +105,13 @@ def test_a_pin_depends_only_on_pins_of_its_own_release(rows: dict[str, Any]):
 
 def test_other_metadata_must_be_a_json_object(rows: dict[str, Any]):
     release = rows["release"]
-    for text, message in (("[1, 2]", "JSON object"), ("{nope", "Not valid JSON")):
+    for text, message in (
+        ("[1, 2]", "must be a JSON object (a mapping), not a list"),
+        ("{nope", "not valid JSON"),
+        ('{"ratio": NaN}', "ratio: the number NaN cannot be kept exactly"),
+        ('{"big": 1e999}', "big: the number 1e999 cannot be kept exactly"),
+        ('{"a": 1, "a": 2}', "a: duplicate key 'a'"),
+    ):
         release.metadata_extra = text
         with pytest.raises(ValidationError) as refused:
             release.full_clean()

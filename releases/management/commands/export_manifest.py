@@ -15,7 +15,8 @@ from releases.manifests import dump_manifest, format_timestamp, parse_timestamp
 class Command(BaseCommand):
     help = (
         "Export stored releases as canonical manifests: one version to stdout, or files "
-        "DIR/v<version>.<format> with --output-dir. Exit 0 ok, 1 unknown version."
+        "DIR/v<version>.<format> with --output-dir. Exit 0 ok, 1 unknown version (or not "
+        "writable), 2 usage."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from releases.importing import ImportResult, import_manifests, read_manifests
+from releases.importing import ImportResult, ManifestsRejected, import_manifests, read_manifests
 from releases.management.arguments import manifest_paths
 from releases.manifests import ManifestRejected
 from releases.progress import Progress
@@ -27,25 +26,31 @@ class Command(BaseCommand):
         parser.add_argument(
             "--strict", action="store_true", help="Refuse manifests with error findings."
         )
+        parser.add_argument(
+            "--only-new",
+            action="store_true",
+            help="Import only versions not stored yet; leave existing releases untouched.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         files = manifest_paths(options["paths"])
-        progress = Progress(sys.stderr, len(files), "reading")
+        progress = Progress(self.stderr, len(files), "reading")
         manifests, rejected = read_manifests(files, progress=lambda path: progress.step(str(path)))
         progress.close()
         if rejected:
             self.reject(rejected, len(files))
-        progress = Progress(sys.stderr, len(manifests), "importing")
+        progress = Progress(self.stderr, len(manifests), "importing")
         try:
             results = import_manifests(
                 manifests,
                 dry_run=options["dry_run"],
                 strict=options["strict"],
+                only_new=options["only_new"],
                 progress=lambda result: progress.step(result.source),
             )
-        except ManifestRejected as exc:
+        except ManifestsRejected as exc:
             progress.close()
-            self.reject([exc], len(files))
+            self.reject(exc.rejections, len(files))
         progress.close()
         for result in results:
             self.stdout.write(self.describe(result, options["dry_run"]))
@@ -53,16 +58,19 @@ class Command(BaseCommand):
                 self.stdout.write(f"  {finding.format()}")
         counts = {
             action: sum(r.action == action for r in results)
-            for action in ("created", "updated", "unchanged")
+            for action in ("created", "updated", "unchanged", "skipped")
         }
         verb = "would import" if options["dry_run"] else "imported"
         self.stdout.write(
             f"{verb} {len(results)} manifest(s): {counts['created']} created, "
             f"{counts['updated']} updated, {counts['unchanged']} unchanged"
+            + (f", {counts['skipped']} skipped (already stored)" if counts["skipped"] else "")
             + ("; nothing written (dry run)" if options["dry_run"] else "")
         )
 
     def describe(self, result: ImportResult, dry_run: bool) -> str:
+        if result.skipped:
+            return f"{result.source}: {result.version} skipped (already stored)"
         summary = result.diff.summary()
         if dry_run and result.action != "unchanged":
             summary = f"would be {summary}"

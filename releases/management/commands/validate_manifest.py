@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 from typing import Any
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from releases.importing import duplicate_versions, read_manifests
 from releases.management.arguments import manifest_paths
-from releases.manifests import Finding, ManifestRejected, check_manifest, read_manifest_file
+from releases.manifests import Finding, Manifest, ManifestRejected, check_manifest
 from releases.progress import Progress
 
 
@@ -29,12 +27,18 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         files = manifest_paths(options["paths"])
-        reports = []
-        progress = Progress(sys.stderr, len(files), "checking")
-        for path in files:
-            progress.step(str(path))
-            reports.append(self.report(path))
+        progress = Progress(self.stderr, len(files), "checking")
+        manifests, rejected = read_manifests(files, progress=lambda path: progress.step(str(path)))
         progress.close()
+        # What import_manifest would refuse for the whole call is refused here too.
+        rejected += duplicate_versions(manifests)
+        refused = {exc.source: exc for exc in rejected}
+        reports = [self.refused(refused[str(path)]) for path in files if str(path) in refused]
+        reports += [
+            self.report(source, manifest) for source, manifest in manifests if source not in refused
+        ]
+        order = {str(path): index for index, path in enumerate(files)}
+        reports.sort(key=lambda report: order[report["file"]])
         if options["format"] == "json":
             self.stdout.write(json.dumps(reports, indent=2))
         else:
@@ -48,20 +52,19 @@ class Command(BaseCommand):
         if failed:
             raise CommandError(f"{failed} of {len(reports)} manifest(s) have errors", returncode=1)
 
-    def report(self, path: Path) -> dict[str, Any]:
-        try:
-            manifest = read_manifest_file(path, max_bytes=settings.REGISTRY_MANIFEST_MAX_BYTES)
-        except ManifestRejected as exc:
-            return {
-                "file": str(path),
-                "version": None,
-                "rejected": True,
-                "valid": False,
-                "findings": [error.as_dict() for error in exc.errors],
-            }
+    def refused(self, exc: ManifestRejected) -> dict[str, Any]:
+        return {
+            "file": exc.source,
+            "version": None,
+            "rejected": True,
+            "valid": False,
+            "findings": [error.as_dict() for error in exc.errors],
+        }
+
+    def report(self, source: str, manifest: Manifest) -> dict[str, Any]:
         findings = check_manifest(manifest)
         return {
-            "file": str(path),
+            "file": source,
             "version": manifest.version,
             "rejected": False,
             "valid": not any(finding.severity == "error" for finding in findings),
