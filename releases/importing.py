@@ -370,8 +370,10 @@ class _Importer:
             if pin is None:
                 created.append(
                     RepositoryPin(
-                        release=release,
-                        repository=repositories[entry.name],
+                        # Ids, not instances: the related-object descriptors cost more
+                        # than anything else here when there are a thousand pins.
+                        release_id=release.pk,
+                        repository_id=repositories[entry.name].pk,
                         position=position,
                         findings=offline,
                         validation_state=_pin_state(offline, checked_online=False),
@@ -415,10 +417,9 @@ class _Importer:
             )
         if created:
             created = bulk_create_with_history(created, RepositoryPin, **self.history())
-        pins = {pin.repository.name: pin for pin in [*changed, *created]}
-        for name, pin in existing.items():
-            if name in wanted:
-                pins.setdefault(name, pin)
+        names = {repository.pk: name for name, repository in repositories.items()}
+        pins = {names[pin.repository_id]: pin for pin in created}
+        pins.update((name, pin) for name, pin in existing.items() if name in wanted)
         return pins
 
     def dependencies(self, pins: dict[str, RepositoryPin], existing: list[RepositoryPin]) -> None:
