@@ -125,6 +125,9 @@ def updated_tree(tree: dict[str, Any]) -> dict[str, Any]:
     return changed
 
 
+# The input is rendered here rather than with releases.manifests.writer, so that the closing
+# "export YAML == imported text" line checks the product's writer against an independent
+# rendering of the seed's layout.
 def _q(value: Any) -> str:
     if value is None:
         return "null"
