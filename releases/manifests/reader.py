@@ -115,6 +115,9 @@ _DEFAULT_TAGS: dict[type[yaml.Node], str] = {
     yaml.MappingNode: "tag:yaml.org,2002:map",
     yaml.SequenceNode: "tag:yaml.org,2002:seq",
 }
+_SCALAR_TAGS = frozenset(
+    f"tag:yaml.org,2002:{name}" for name in ("bool", "int", "float", "timestamp")
+)
 # Numbers longer than this are refused (quote them): no manifest needs them, and Python refuses
 # to print integers beyond 4,300 digits anyway.
 MAX_NUMBER_DIGITS = 100
@@ -202,6 +205,10 @@ class _YamlWalker:
         if tag == "tag:yaml.org,2002:null":
             self.plain_paths.add(path)
             return None
+        if tag not in _SCALAR_TAGS:
+            # Refused before anything tries to build it (!!binary, !!python/..., custom tags).
+            self.out.error(path, f"the YAML type {tag} is not supported", "yaml")
+            return None
         if tag in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float") and (
             len(text) > MAX_NUMBER_DIGITS
         ):
@@ -243,11 +250,9 @@ class _YamlWalker:
                     path, f"{text!r} would be read as the number {value!r}{hint}", "coercion"
                 )
             return value
-        if tag == "tag:yaml.org,2002:timestamp":
-            self.out.error(path, f"{text!r} would be read as a date/time object{hint}", "coercion")
-            return text
-        self.out.error(path, f"the YAML type {tag} is not supported", "yaml")
-        return None
+        # The timestamp tag: the only one left.
+        self.out.error(path, f"{text!r} would be read as a date/time object{hint}", "coercion")
+        return text
 
 
 class _Abort(Exception):

@@ -669,6 +669,24 @@ CASES = [
         ],
     ),
     (
+        "a python tag is refused before anything is built",
+        "v1.4.yaml",
+        edit('created_by: "rejection-tests"', 'created_by: !!python/name:os.system "x"'),
+        [
+            "{file}: created_by (line 3): error: the YAML type "
+            "tag:yaml.org,2002:python/name:os.system is not supported [yaml]"
+        ],
+    ),
+    (
+        "binary data",
+        "v1.4.yaml",
+        edit('  ticket: "REL-999"', "  ticket: !!binary aGVsbG8="),
+        [
+            "{file}: metadata.ticket (line 27): error: the YAML type tag:yaml.org,2002:binary "
+            "is not supported [yaml]"
+        ],
+    ),
+    (
         "invalid status",
         "v1.4.yaml",
         edit('status: "deployed"', 'status: "deploy"'),
