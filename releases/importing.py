@@ -9,6 +9,7 @@ of pins.
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, OperationalError, transaction
 from django.db.models import Max, Model
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
@@ -95,7 +96,16 @@ def manifest_files(paths: Iterable[Path | str]) -> list[Path]:
             )
         else:
             files.append(path)
-    return files
+    # A file named twice (or by a path and by its folder) is read once.
+    unique: dict[Path, Path] = {}
+    for file in files:
+        unique.setdefault(file.resolve(), file)
+    return list(unique.values())
+
+
+def display_path(path: Path) -> str:
+    """The path as text that can be printed and stored, whatever bytes the file name holds."""
+    return os.fsencode(path).decode("utf-8", "replace")
 
 
 def import_manifest(
@@ -171,6 +181,26 @@ def import_manifests(
                     progress(result)
             if rejected:
                 raise ManifestsRejected(rejected)
+    except OperationalError as exc:
+        # SQLite: another process kept the database locked past the timeout.
+        if "locked" not in str(exc):
+            raise
+        raise ManifestsRejected(
+            [
+                ManifestRejected(
+                    source,
+                    [
+                        Finding(
+                            "conflict",
+                            "error",
+                            "",
+                            "the database stayed locked by another writer; nothing was "
+                            "written: run it again",
+                        )
+                    ],
+                )
+            ]
+        ) from None
     except IntegrityError:
         # Another writer got there first (two pipelines importing the same new release, say):
         # this transaction is rolled back whole, and a second run will see the other's rows.
@@ -202,15 +232,13 @@ def read_manifests(
     for path in files:
         if progress is not None:
             progress(path)
+        source = display_path(path)
         try:
-            manifests.append(
-                (
-                    str(path),
-                    read_manifest_file(path, max_bytes=settings.REGISTRY_MANIFEST_MAX_BYTES),
-                )
-            )
+            manifest = read_manifest_file(path, max_bytes=settings.REGISTRY_MANIFEST_MAX_BYTES)
         except ManifestRejected as exc:
-            rejected.append(exc)
+            rejected.append(ManifestRejected(source, exc.errors))
+        else:
+            manifests.append((source, manifest))
     return manifests, rejected
 
 
@@ -255,7 +283,12 @@ class _Importer:
 
     def run(self, *, dry_run: bool, strict: bool, only_new: bool = False) -> ImportResult:
         manifest = self.manifest
-        release = Release.objects.with_manifest_data().filter(version=manifest.version).first()
+        releases = Release.objects.with_manifest_data().filter(version=manifest.version)
+        if not dry_run:
+            # Two imports of one stored release take turns: the second reads what the first
+            # wrote, so the result is what the second file says, not a mix of both.
+            releases = releases.select_for_update(of=("self",))
+        release = releases.first()
         if only_new and release is not None:
             return ImportResult(
                 self.source,

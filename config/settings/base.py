@@ -31,6 +31,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Django's SQLite backend with the real bound-parameter limit, so bulk writes batch as
     # they do on PostgreSQL (constant query counts for imports).
     DATABASES["default"]["ENGINE"] = "config.sqlite_backend"
+    # Writers queue at BEGIN (for up to 20 s) instead of failing with "database is locked"
+    # when two of them try to upgrade their read locks at once.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"transaction_mode": "IMMEDIATE", "timeout": 20}
+    )
     # Opening a SQLite file costs nothing; persistent connections would only pin file handles.
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 else:

@@ -115,6 +115,7 @@ _DEFAULT_TAGS: dict[type[yaml.Node], str] = {
     yaml.MappingNode: "tag:yaml.org,2002:map",
     yaml.SequenceNode: "tag:yaml.org,2002:seq",
 }
+_NULL_TEXTS = frozenset({"", "~", "null", "Null", "NULL"})
 _SCALAR_TAGS = frozenset(
     f"tag:yaml.org,2002:{name}" for name in ("bool", "int", "float", "timestamp")
 )
@@ -124,12 +125,14 @@ MAX_NUMBER_DIGITS = 100
 
 
 class _YamlWalker:
-    def __init__(self, out: _Collector, plain_paths: set[str]) -> None:
+    def __init__(self, out: _Collector, plain_paths: set[str], max_alias_chars: int) -> None:
         self.out = out
         self.plain_paths = plain_paths
         self.seen: set[int] = set()
         self.open: set[int] = set()  # the nodes being walked: a way to spot recursive aliases
         self.alias_nodes = 0
+        self.alias_chars = 0
+        self.max_alias_chars = max_alias_chars
         # One constructor per document: it caches every object it builds.
         self.constructor = yaml.SafeLoader("")
 
@@ -138,14 +141,17 @@ class _YamlWalker:
         if key in self.open:
             raise _Abort(path, "a recursive alias is not allowed", "alias")
         if key in self.seen:
-            # Walked before: reached through an alias. Every node met again counts.
+            # Walked before: reached through an alias. Every node met again counts, and so
+            # does every character it repeats.
             self.alias_nodes += 1
-            if self.alias_nodes > MAX_ALIAS_EXPANSION:
+            if isinstance(node, yaml.ScalarNode):
+                self.alias_chars += len(node.value)
+            if self.alias_nodes > MAX_ALIAS_EXPANSION or self.alias_chars > self.max_alias_chars:
                 raise _Abort(
                     path, "aliases expand beyond the allowed bound (a YAML bomb?)", "too-large"
                 )
         self.seen.add(key)
-        if len(self.open) >= MAX_DEPTH:
+        if len(self.open) > MAX_DEPTH:
             raise _Abort(path, f"nested deeper than {MAX_DEPTH} levels", "too-deep")
         self.out.lines.setdefault(path, node.start_mark.line + 1)
         expected = _DEFAULT_TAGS.get(type(node))
@@ -203,11 +209,16 @@ class _YamlWalker:
             return text
         plain = getattr(node, "style", None) in (None, "")
         if tag == "tag:yaml.org,2002:null":
+            if text not in _NULL_TEXTS:
+                # An explicit !!null on "hello" would silently throw the text away.
+                self.out.error(path, f"{text!r} would be read as null", "coercion")
             self.plain_paths.add(path)
             return None
         if tag not in _SCALAR_TAGS:
             # Refused before anything tries to build it (!!binary, !!python/..., custom tags).
-            self.out.error(path, f"the YAML type {tag} is not supported", "yaml")
+            # A bare "=" is YAML 1.1's value key; the one such implicit type to hint about.
+            hint = f'; quote it ("{text}")' if tag == "tag:yaml.org,2002:value" else ""
+            self.out.error(path, f"the YAML type {tag} is not supported{hint}", "yaml")
             return None
         if tag in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float") and (
             len(text) > MAX_NUMBER_DIGITS
@@ -274,7 +285,8 @@ def _parse_yaml(text: str, out: _Collector, plain_paths: set[str]) -> Any:
     if root is None:
         out.errors.append(Finding("empty", "error", "", "the document is empty"))
         return None
-    walker = _YamlWalker(out, plain_paths)
+    # Aliases may at most double the text: a 100 KB string repeated 2,000 times is a bomb too.
+    walker = _YamlWalker(out, plain_paths, max_alias_chars=max(len(text), 64 * 1024))
     try:
         return walker.walk(root, "")
     except _Abort as abort:

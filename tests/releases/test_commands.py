@@ -345,3 +345,24 @@ def test_import_exit_codes_from_the_shell(tmp_path: Path):
     exported = manage(env, "export_manifest", "1.4")
     assert (exported.returncode, exported.stdout) == (0, dump_manifest(parse_manifest(RELEASE_1_4)))
     assert manage(env, "export_manifest", "1.5").returncode == 1
+
+
+@pytest.mark.django_db
+def test_a_file_name_that_is_not_utf8_imports(tmp_path: Path):
+    odd = Path(os.fsdecode(bytes(tmp_path) + b"/v1.4-\xff.yaml"))
+    odd.write_text(RELEASE_1_4)
+
+    out, _ = run("import_manifest", str(tmp_path))
+
+    assert "v1.4-\N{REPLACEMENT CHARACTER}.yaml: 1.4 created" in out
+    assert Release.objects.get().source.endswith("v1.4-\N{REPLACEMENT CHARACTER}.yaml")
+
+
+@pytest.mark.django_db
+def test_a_file_named_twice_is_imported_once(tmp_path: Path):
+    path = tmp_path / "v1.4.yaml"
+    path.write_text(RELEASE_1_4)
+
+    out, _ = run("import_manifest", str(path), str(tmp_path), str(path))
+
+    assert out.splitlines()[-1] == "imported 1 manifest(s): 1 created, 0 updated, 0 unchanged"

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 
 import pytest
 from django.db import connection
 
+from releases.exporting import export_release
 from releases.importing import import_manifests
-from releases.manifests import ManifestRejected, parse_manifest
+from releases.manifests import Manifest, ManifestRejected, dump_manifest, parse_manifest
 from releases.models import Release, RepositoryPin
 
 from .manifests import RELEASE_1_4
@@ -77,3 +79,44 @@ def test_the_second_of_two_concurrent_imports_is_refused_and_writes_nothing():
     assert set(RepositoryPin.history.values_list("history_change_reason", flat=True)) == {
         "imported from pipeline-a/v1.4.yaml"
     }
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_concurrent_updates_of_a_stored_release_end_as_the_second_file_says():
+    import_manifests([("v1.4.yaml", parse_manifest(RELEASE_1_4))])
+    tags_v2 = parse_manifest(RELEASE_1_4.replace('tag: "v', 'tag: "v9.'), source="a.yaml")
+    without_chempipe = replace(
+        parse_manifest(RELEASE_1_4, source="b.yaml"),
+        repositories=parse_manifest(RELEASE_1_4).repositories[:2],
+    )
+    first_has_written = threading.Event()
+    let_first_commit = threading.Event()
+    outcome: dict[str, object] = {}
+
+    def run(name: str, manifest: Manifest, hold: bool) -> None:
+        def wait(_result: object) -> None:
+            first_has_written.set()
+            let_first_commit.wait(timeout=30)
+
+        try:
+            (result,) = import_manifests([(name, manifest)], progress=wait if hold else None)
+            outcome[name] = result.action
+        finally:
+            connection.close()
+
+    first = threading.Thread(target=run, args=("pipeline-a/v1.4.yaml", tags_v2, True))
+    second = threading.Thread(target=run, args=("pipeline-b/v1.4.yaml", without_chempipe, False))
+    first.start()
+    first_has_written.wait(timeout=30)
+    second.start()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not waiting_on_a_lock():
+        time.sleep(0.05)
+    let_first_commit.set()
+    first.join(timeout=30)
+    second.join(timeout=30)
+
+    assert outcome == {"pipeline-a/v1.4.yaml": "updated", "pipeline-b/v1.4.yaml": "updated"}
+    # The second import read what the first wrote: the end state is exactly the second file.
+    assert export_release("1.4") == dump_manifest(without_chempipe)

@@ -742,3 +742,33 @@ def test_a_metadata_key_ending_in_a_newline_is_quoted_and_round_trips():
     assert '"A\\n": null' in text
     assert "\nplain: 1" not in text and "  plain: 1" in text
     assert parse_manifest(text, source="m.yaml") == manifest
+
+
+def _nested(depth: int) -> dict:
+    value: dict = {"leaf": 1}
+    for _ in range(depth):
+        value = {"k": value}
+    return value
+
+
+def test_yaml_and_json_allow_the_same_nesting_and_each_reads_the_others_export():
+    from releases.manifests.reader import MAX_DEPTH
+
+    def document(depth: int) -> dict:
+        # document -> metadata -> k ... : the mapping at the bottom sits at `depth`.
+        return {
+            "version": "1",
+            "repositories": [{"name": "a", "tag": "v1"}],
+            "metadata": _nested(depth - 2),
+        }
+
+    deepest = parse_manifest(json.dumps(document(MAX_DEPTH)), source="deep.json")
+    assert parse_manifest(dump_manifest(deepest, "yaml"), source="deep.yaml") == deepest
+    assert parse_manifest(dump_manifest(deepest, "json"), source="deep.json") == deepest
+    for fmt in ("json", "yaml"):
+        text = dump_manifest(deepest, fmt).replace('"leaf": 1', '"leaf": {"x": 1}')
+        if fmt == "yaml":
+            text = text.replace("leaf: 1", 'leaf: {"x": 1}')
+        with pytest.raises(ManifestRejected) as refused:
+            parse_manifest(text, source=f"deeper.{fmt}")
+        assert refused.value.errors[0].message == f"nested deeper than {MAX_DEPTH} levels"

@@ -687,6 +687,21 @@ CASES = [
         ],
     ),
     (
+        "an explicit null tag on text",
+        "v1.4.yaml",
+        edit('created_by: "rejection-tests"', 'created_by: !!null "hello"'),
+        ["{file}: created_by (line 3): error: 'hello' would be read as null [coercion]"],
+    ),
+    (
+        "a bare equals sign",
+        "v1.4.yaml",
+        edit('  ticket: "REL-999"', "  ticket: ="),
+        [
+            "{file}: metadata.ticket (line 27): error: the YAML type tag:yaml.org,2002:value is "
+            'not supported; quote it ("=") [yaml]'
+        ],
+    ),
+    (
         "invalid status",
         "v1.4.yaml",
         edit('status: "deployed"', 'status: "deploy"'),
@@ -767,6 +782,24 @@ def test_yaml_bomb_is_rejected(before, tmp_path):
     assert line.endswith(
         ": error: aliases expand beyond the allowed bound (a YAML bomb?) [too-large]"
     )
+    assert snapshot() == before
+
+
+def test_aliases_repeating_a_long_string_are_a_bomb_too(before, tmp_path):
+    # 2,000 references to one 100 KB string: a small file, a 200 MB release.
+    text = BASE.replace('  ticket: "REL-999"', '  blob: &blob "' + "x" * 100_000 + '"') + (
+        "  copies: [" + ", ".join(["*blob"] * 2000) + "]\n"
+    )
+    path = tmp_path / "v1.4.yaml"
+    path.write_text(text)
+
+    lines, _ = import_rejected(str(path))
+
+    assert lines == [
+        # No line: an alias's node carries the line of its anchor, not of the reference.
+        f"{path}: metadata.copies[1]: error: aliases expand beyond the allowed bound "
+        "(a YAML bomb?) [too-large]"
+    ]
     assert snapshot() == before
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from releases.importing import duplicate_versions, read_manifests
+from releases.importing import display_path, duplicate_versions, read_manifests
 from releases.management.arguments import manifest_paths
 from releases.manifests import Finding, Manifest, ManifestRejected, check_manifest
 from releases.progress import Progress
@@ -33,11 +33,12 @@ class Command(BaseCommand):
         # What import_manifest would refuse for the whole call is refused here too.
         rejected += duplicate_versions(manifests)
         refused = {exc.source: exc for exc in rejected}
-        reports = [self.refused(refused[str(path)]) for path in files if str(path) in refused]
+        sources = [display_path(path) for path in files]
+        reports = [self.refused(refused[source]) for source in sources if source in refused]
         reports += [
             self.report(source, manifest) for source, manifest in manifests if source not in refused
         ]
-        order = {str(path): index for index, path in enumerate(files)}
+        order = {source: index for index, source in enumerate(sources)}
         reports.sort(key=lambda report: order[report["file"]])
         if options["format"] == "json":
             self.stdout.write(json.dumps(reports, indent=2))
