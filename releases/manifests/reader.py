@@ -26,7 +26,7 @@ from .model import (
     ManifestRejected,
     RepositoryEntry,
 )
-from .writer import format_float
+from .writer import dump_manifest, format_float
 
 DEFAULT_MAX_BYTES = 5 * 1024 * 1024
 MAX_DEPTH = 32
@@ -814,7 +814,27 @@ def parse_manifest(
         raise ManifestRejected(
             source, out.errors or [Finding("invalid", "error", "", "not a manifest")]
         )
+    if size > max_bytes // CANONICAL_GROWTH:
+        _check_canonical_size(manifest, source, max_bytes)
     return manifest
+
+
+# Written out canonically (indented, quoted), a compact document grows; by less than this factor
+# even for one-letter keys nested MAX_DEPTH deep (a 4-byte '{"":' becomes a 68-byte line). So a
+# document under max_bytes / CANONICAL_GROWTH needs no check.
+CANONICAL_GROWTH = 24
+
+
+def _check_canonical_size(manifest: Manifest, source: str, max_bytes: int) -> None:
+    """Refuse what could be imported once but not again: an export over the size limit."""
+    for kind in ("yaml", "json"):
+        size = len(dump_manifest(manifest, kind).encode("utf-8"))
+        if size > max_bytes:
+            message = (
+                f"written out as canonical {kind.upper()} this manifest is {size} bytes, over "
+                f"the limit of {max_bytes}, so it could not be imported again"
+            )
+            raise ManifestRejected(source, [Finding("too-large", "error", "", message)])
 
 
 def read_manifest_file(path: Path | str, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Manifest:

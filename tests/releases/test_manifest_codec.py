@@ -772,3 +772,23 @@ def test_yaml_and_json_allow_the_same_nesting_and_each_reads_the_others_export()
         with pytest.raises(ManifestRejected) as refused:
             parse_manifest(text, source=f"deeper.{fmt}")
         assert refused.value.errors[0].message == f"nested deeper than {MAX_DEPTH} levels"
+
+
+def test_a_manifest_whose_canonical_form_would_be_over_the_limit_is_refused():
+    # Compact JSON with nested metadata: 20 KB as written, far more once indented.
+    metadata = [_nested(28) for _ in range(60)]
+    text = json.dumps(
+        {"version": "1", "repositories": [{"name": "a", "tag": "v1"}], "metadata": {"m": metadata}},
+        separators=(",", ":"),
+    )
+    limit = 50_000
+    assert len(text) < limit
+
+    with pytest.raises(ManifestRejected) as refused:
+        parse_manifest(text, source="compact.json", max_bytes=limit)
+
+    (error,) = refused.value.errors
+    assert error.code == "too-large"
+    assert "could not be imported again" in error.message
+    # Under a limit its canonical form fits, the same document is read as usual.
+    assert parse_manifest(text, source="compact.json", max_bytes=limit * 10).version == "1"
