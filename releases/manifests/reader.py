@@ -815,7 +815,7 @@ def parse_manifest(
             source, out.errors or [Finding("invalid", "error", "", "not a manifest")]
         )
     if size > max_bytes // CANONICAL_GROWTH:
-        _check_canonical_size(manifest, source, max_bytes)
+        _check_canonical_size(manifest, kind, source, max_bytes)
     return manifest
 
 
@@ -825,16 +825,16 @@ def parse_manifest(
 CANONICAL_GROWTH = 24
 
 
-def _check_canonical_size(manifest: Manifest, source: str, max_bytes: int) -> None:
-    """Refuse what could be imported once but not again: an export over the size limit."""
-    for kind in ("yaml", "json"):
-        size = len(dump_manifest(manifest, kind).encode("utf-8"))
-        if size > max_bytes:
-            message = (
-                f"written out as canonical {kind.upper()} this manifest is {size} bytes, over "
-                f"the limit of {max_bytes}, so it could not be imported again"
-            )
-            raise ManifestRejected(source, [Finding("too-large", "error", "", message)])
+def _check_canonical_size(manifest: Manifest, kind: str, source: str, max_bytes: int) -> None:
+    """Refuse what could be imported once but not again: its export (in the format it came
+    in) over the size limit."""
+    size = len(dump_manifest(manifest, kind).encode("utf-8"))
+    if size > max_bytes:
+        message = (
+            f"written out as canonical {kind.upper()} this manifest is {size} bytes, over "
+            f"the limit of {max_bytes}, so it could not be imported again"
+        )
+        raise ManifestRejected(source, [Finding("too-large", "error", "", message)])
 
 
 def read_manifest_file(path: Path | str, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Manifest:
