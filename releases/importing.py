@@ -12,6 +12,7 @@ import json
 import os
 import re
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -104,8 +105,9 @@ def manifest_files(paths: Iterable[Path | str]) -> list[Path]:
 
 
 def display_path(path: Path) -> str:
-    """The path as text that can be printed and stored, whatever bytes the file name holds."""
-    return os.fsencode(path).decode("utf-8", "replace")
+    """The path as text that can be printed and stored, whatever bytes the file name holds;
+    undecodable bytes are shown as ``\\xff``, so two such names stay apart."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 def import_manifest(
@@ -165,9 +167,10 @@ def import_manifests(
         raise ManifestsRejected(duplicates)
     results: list[ImportResult] = []
     rejected: list[ManifestRejected] = []
-    source = ""
     try:
-        with transaction.atomic():
+        # A dry run writes nothing, so it needs no transaction (and on SQLite, where
+        # transactions begin IMMEDIATE, it would wait for writers and block them).
+        with transaction.atomic() if not dry_run else nullcontext():
             for source, manifest in manifests:
                 try:
                     result = _Importer(manifest, source=source, user=user).run(
@@ -181,46 +184,32 @@ def import_manifests(
                     progress(result)
             if rejected:
                 raise ManifestsRejected(rejected)
-    except OperationalError as exc:
-        # SQLite: another process kept the database locked past the timeout.
-        if "locked" not in str(exc):
+    except (IntegrityError, OperationalError) as exc:
+        if isinstance(exc, OperationalError) and not _is_contention(exc):
             raise
+        # Another writer got there first or held on too long (two pipelines importing the
+        # same release, say): everything is rolled back, and a second run sees the other's rows.
+        conflict = Finding(
+            "conflict",
+            "error",
+            "",
+            "another import changed the registry at the same time; nothing was written: "
+            "run it again",
+        )
+        # The whole call is rolled back, so every manifest of it is refused.
         raise ManifestsRejected(
-            [
-                ManifestRejected(
-                    source,
-                    [
-                        Finding(
-                            "conflict",
-                            "error",
-                            "",
-                            "the database stayed locked by another writer; nothing was "
-                            "written: run it again",
-                        )
-                    ],
-                )
-            ]
-        ) from None
-    except IntegrityError:
-        # Another writer got there first (two pipelines importing the same new release, say):
-        # this transaction is rolled back whole, and a second run will see the other's rows.
-        raise ManifestsRejected(
-            [
-                ManifestRejected(
-                    source,
-                    [
-                        Finding(
-                            "conflict",
-                            "error",
-                            "",
-                            "the registry changed while this import ran (a concurrent import "
-                            "of the same release?); nothing was written: run it again",
-                        )
-                    ],
-                )
-            ]
+            [ManifestRejected(source, [conflict]) for source, _ in manifests]
         ) from None
     return results
+
+
+def _is_contention(exc: OperationalError) -> bool:
+    """A lock wait that ran out or a deadlock, as opposed to a real database problem."""
+    sqlstate = getattr(exc.__cause__, "sqlstate", None)
+    # PostgreSQL: deadlock detected, serialization failure, lock not available.
+    if sqlstate in {"40P01", "40001", "55P03"}:
+        return True
+    return sqlstate is None and "database is locked" in str(exc)
 
 
 def read_manifests(
@@ -283,12 +272,7 @@ class _Importer:
 
     def run(self, *, dry_run: bool, strict: bool, only_new: bool = False) -> ImportResult:
         manifest = self.manifest
-        releases = Release.objects.with_manifest_data().filter(version=manifest.version)
-        if not dry_run:
-            # Two imports of one stored release take turns: the second reads what the first
-            # wrote, so the result is what the second file says, not a mix of both.
-            releases = releases.select_for_update(of=("self",))
-        release = releases.first()
+        release = self.load()
         if only_new and release is not None:
             return ImportResult(
                 self.source,
@@ -308,8 +292,24 @@ class _Importer:
         result = ImportResult(self.source, manifest.version, diff, findings, release, dry_run)
         if dry_run or not diff.changed:
             return result
+        if release is not None:
+            # About to write: take the release's row lock and read it again. Two imports of
+            # one release then take turns, the second working from what the first wrote, and
+            # imports that change nothing never lock (so they cannot deadlock each other).
+            release = self.load(lock=True)
+            old = release_to_manifest(release) if release is not None else None
+            result.diff = diff = diff_manifests(old, manifest, keep_environments=True)
+            result.release = release
+            if not diff.changed:
+                return result
         result.release = self.write(release, findings)
         return result
+
+    def load(self, *, lock: bool = False) -> Release | None:
+        releases = Release.objects.with_manifest_data().filter(version=self.manifest.version)
+        if lock:
+            releases = releases.select_for_update(of=("self",))
+        return releases.first()
 
     # --- writing -------------------------------------------------------------------------
 

@@ -77,6 +77,9 @@ class _Collector:
     def __init__(self) -> None:
         self.errors: list[Finding] = []
         self.lines: dict[str, int] = {}
+        # For the canonical-size check: how deep the document goes, whether aliases repeat.
+        self.max_depth = 0
+        self.aliased = False
 
     def error(self, path: str, message: str, code: str = "invalid") -> None:
         # One error per place: a value already refused while reading is not refused again
@@ -136,13 +139,11 @@ class _YamlWalker:
         # One constructor per document: it caches every object it builds.
         self.constructor = yaml.SafeLoader("")
 
-    def walk(self, node: yaml.Node, path: str) -> Any:
+    def account(self, node: yaml.Node, path: str) -> None:
+        """Count a node met again (through an alias, as a value or as a key) and what it repeats."""
         key = id(node)
-        if key in self.open:
-            raise _Abort(path, "a recursive alias is not allowed", "alias")
         if key in self.seen:
-            # Walked before: reached through an alias. Every node met again counts, and so
-            # does every character it repeats.
+            self.out.aliased = True
             self.alias_nodes += 1
             if isinstance(node, yaml.ScalarNode):
                 self.alias_chars += len(node.value)
@@ -151,8 +152,16 @@ class _YamlWalker:
                     path, "aliases expand beyond the allowed bound (a YAML bomb?)", "too-large"
                 )
         self.seen.add(key)
-        if len(self.open) > MAX_DEPTH:
+
+    def walk(self, node: yaml.Node, path: str) -> Any:
+        key = id(node)
+        if key in self.open:
+            raise _Abort(path, "a recursive alias is not allowed", "alias")
+        self.account(node, path)
+        depth = len(self.open)
+        if depth > MAX_DEPTH:
             raise _Abort(path, f"nested deeper than {MAX_DEPTH} levels", "too-deep")
+        self.out.max_depth = max(self.out.max_depth, depth)
         self.out.lines.setdefault(path, node.start_mark.line + 1)
         expected = _DEFAULT_TAGS.get(type(node))
         if expected is None:
@@ -181,6 +190,7 @@ class _YamlWalker:
                 else path
             )
             self.out.lines.setdefault(key_path, key_node.start_mark.line + 1)
+            self.account(key_node, key_path)
             key = self.scalar(key_node, key_path) if isinstance(key_node, yaml.ScalarNode) else None
             if not isinstance(key, str):
                 self.out.error(key_path, f"keys must be strings, found {_describe(key)}", "type")
@@ -271,7 +281,7 @@ class _Abort(Exception):
         self.path, self.message, self.code = path, message, code
 
 
-def _parse_yaml(text: str, out: _Collector, plain_paths: set[str]) -> Any:
+def _parse_yaml(text: str, out: _Collector, plain_paths: set[str], max_bytes: int) -> Any:
     try:
         root = yaml.compose(text, Loader=_YAML_LOADER)  # a safe loader: CSafeLoader or SafeLoader
     except yaml.MarkedYAMLError as exc:
@@ -285,8 +295,10 @@ def _parse_yaml(text: str, out: _Collector, plain_paths: set[str]) -> Any:
     if root is None:
         out.errors.append(Finding("empty", "error", "", "the document is empty"))
         return None
-    # Aliases may at most double the text: a 100 KB string repeated 2,000 times is a bomb too.
-    walker = _YamlWalker(out, plain_paths, max_alias_chars=max(len(text), 64 * 1024))
+    # Aliases may repeat at most as many characters as a whole document may hold: a 100 KB
+    # string repeated 2,000 times is a bomb too. (What they build is then held to the size
+    # limit in canonical form as well.)
+    walker = _YamlWalker(out, plain_paths, max_alias_chars=max_bytes)
     try:
         return walker.walk(root, "")
     except _Abort as abort:
@@ -338,6 +350,8 @@ def _parse_json(text: str, out: _Collector) -> Any:
 def _plain_json(value: Any, path: str, out: _Collector, depth: int) -> Any:
     if depth > MAX_DEPTH:
         raise _Abort(path, f"nested deeper than {MAX_DEPTH} levels", "too-deep")
+    if depth > out.max_depth:
+        out.max_depth = depth
     if isinstance(value, _Pairs):
         result: dict[str, Any] = {}
         for key, item in value:
@@ -805,7 +819,11 @@ def parse_manifest(
     if kind not in ("yaml", "json"):
         raise ValueError(f"unknown manifest format {kind!r}")
     try:
-        tree = _parse_json(text, out) if kind == "json" else _parse_yaml(text, out, plain_paths)
+        tree = (
+            _parse_json(text, out)
+            if kind == "json"
+            else _parse_yaml(text, out, plain_paths, max_bytes)
+        )
     except _Abort as abort:
         out.errors.append(Finding(abort.code, "error", abort.path, abort.message))
         tree = None
@@ -814,15 +832,14 @@ def parse_manifest(
         raise ManifestRejected(
             source, out.errors or [Finding("invalid", "error", "", "not a manifest")]
         )
-    if size > max_bytes // CANONICAL_GROWTH:
+    # Written out canonically (indented, quoted), a compact document grows: a 2-byte "0," at
+    # depth d becomes a line of 2d + 4 bytes, an escaped character takes 6 bytes for 2. Only a
+    # document that could outgrow the limit, or repeats itself through aliases, is written out
+    # to measure.
+    growth = 2 * out.max_depth + 6
+    if out.aliased or size * growth > max_bytes:
         _check_canonical_size(manifest, kind, source, max_bytes)
     return manifest
-
-
-# Written out canonically (indented, quoted), a compact document grows; by less than this factor
-# even for one-letter keys nested MAX_DEPTH deep (a 4-byte '{"":' becomes a 68-byte line). So a
-# document under max_bytes / CANONICAL_GROWTH needs no check.
-CANONICAL_GROWTH = 24
 
 
 def _check_canonical_size(manifest: Manifest, kind: str, source: str, max_bytes: int) -> None:

@@ -351,11 +351,16 @@ def test_import_exit_codes_from_the_shell(tmp_path: Path):
 def test_a_file_name_that_is_not_utf8_imports(tmp_path: Path):
     odd = Path(os.fsdecode(bytes(tmp_path) + b"/v1.4-\xff.yaml"))
     odd.write_text(RELEASE_1_4)
+    # A second undecodable name must not be confused with the first.
+    Path(os.fsdecode(bytes(tmp_path) + b"/v1.5-\xfe.yaml")).write_text(
+        RELEASE_1_4.replace('"1.4"', '"1.5"')
+    )
 
     out, _ = run("import_manifest", str(tmp_path))
 
-    assert "v1.4-\N{REPLACEMENT CHARACTER}.yaml: 1.4 created" in out
-    assert Release.objects.get().source.endswith("v1.4-\N{REPLACEMENT CHARACTER}.yaml")
+    assert "v1.4-\\xff.yaml: 1.4 created" in out
+    assert "v1.5-\\xfe.yaml: 1.5 created" in out
+    assert Release.objects.get(version="1.4").source.endswith("v1.4-\\xff.yaml")
 
 
 @pytest.mark.django_db
@@ -366,3 +371,23 @@ def test_a_file_named_twice_is_imported_once(tmp_path: Path):
     out, _ = run("import_manifest", str(path), str(tmp_path), str(path))
 
     assert out.splitlines()[-1] == "imported 1 manifest(s): 1 created, 0 updated, 0 unchanged"
+
+
+def test_a_dry_run_on_sqlite_neither_waits_for_nor_blocks_a_writer(tmp_path: Path):
+    import sqlite3
+
+    database = tmp_path / "shared.sqlite3"
+    env = dict(os.environ, DJANGO_SETTINGS_MODULE="config.settings.test")
+    env["DATABASE_URL"] = f"sqlite:///{database}"
+    assert manage(env, "migrate", "-v0").returncode == 0
+    (tmp_path / "v1.4.yaml").write_text(RELEASE_1_4)
+    writer = sqlite3.connect(database, timeout=0)
+    writer.execute("BEGIN IMMEDIATE")  # another process in the middle of an import
+    try:
+        dry = manage(env, "import_manifest", str(tmp_path / "v1.4.yaml"), "--dry-run")
+    finally:
+        writer.rollback()
+        writer.close()
+
+    assert dry.returncode == 0, dry.stderr
+    assert "1.4 would be created" in dry.stdout

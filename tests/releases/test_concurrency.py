@@ -7,7 +7,7 @@ import time
 from dataclasses import replace
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
 from releases.exporting import export_release
 from releases.importing import import_manifests
@@ -120,3 +120,43 @@ def test_two_concurrent_updates_of_a_stored_release_end_as_the_second_file_says(
     assert outcome == {"pipeline-a/v1.4.yaml": "updated", "pipeline-b/v1.4.yaml": "updated"}
     # The second import read what the first wrote: the end state is exactly the second file.
     assert export_release("1.4") == dump_manifest(without_chempipe)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_an_import_that_changes_nothing_takes_no_lock():
+    manifest = parse_manifest(RELEASE_1_4)
+    import_manifests([("v1.4.yaml", manifest)])
+    held = threading.Event()
+    release_it = threading.Event()
+    outcome: dict[str, str] = {}
+
+    def holder() -> None:
+        try:
+            with transaction.atomic():
+                list(Release.objects.select_for_update().filter(version="1.4"))
+                held.set()
+                release_it.wait(timeout=30)
+        finally:
+            connection.close()
+
+    def unchanged() -> None:
+        try:
+            (result,) = import_manifests([("again/v1.4.yaml", manifest)])
+            outcome["action"] = result.action
+        finally:
+            connection.close()
+
+    lock_holder = threading.Thread(target=holder)
+    lock_holder.start()
+    held.wait(timeout=30)
+    importer = threading.Thread(target=unchanged)
+    importer.start()
+    importer.join(timeout=15)
+    finished_while_locked = not importer.is_alive()
+    release_it.set()
+    lock_holder.join(timeout=30)
+    importer.join(timeout=30)
+
+    assert finished_while_locked
+    assert outcome == {"action": "unchanged"}

@@ -798,10 +798,44 @@ def test_aliases_repeating_a_long_string_are_a_bomb_too(before, tmp_path):
 
     assert lines == [
         # No line: an alias's node carries the line of its anchor, not of the reference.
-        f"{path}: metadata.copies[1]: error: aliases expand beyond the allowed bound "
+        # 5 MiB of repeated characters (the size limit) is reached at the 53rd copy.
+        f"{path}: metadata.copies[52]: error: aliases expand beyond the allowed bound "
         "(a YAML bomb?) [too-large]"
     ]
     assert snapshot() == before
+
+
+def test_aliases_used_as_keys_count_too(before, tmp_path):
+    text = BASE.replace('  ticket: "REL-999"', '  blob: &blob "' + "x" * 100_000 + '"') + (
+        "  copies: [" + ", ".join(["{*blob : 1}"] * 500) + "]\n"
+    )
+    path = tmp_path / "v1.4.yaml"
+    path.write_text(text)
+
+    lines, _ = import_rejected(str(path))
+
+    assert len(lines) == 1
+    assert lines[0].endswith(
+        "error: aliases expand beyond the allowed bound (a YAML bomb?) [too-large]"
+    )
+    assert snapshot() == before
+
+
+def test_anchored_blocks_reused_many_times_are_fine(db, tmp_path):
+    blocks = "".join(
+        f"  block{b}: &b{b}\n" + "".join(f'    key{k}: "{"v" * 40}"\n' for k in range(20))
+        for b in range(3)
+    )
+    uses = "  uses:\n" + "".join(f"    - *b{n % 3}\n" for n in range(50))
+    path = tmp_path / "v1.4.yaml"
+    path.write_text(BASE.replace('  ticket: "REL-999"\n', blocks + uses))
+
+    out, _ = run_import(str(path))
+
+    assert "1.4 created" in out
+    metadata = Release.objects.get(version="1.4").metadata
+    assert metadata is not None
+    assert len(metadata["uses"]) == 50
 
 
 def test_a_few_aliases_are_fine(db, tmp_path):
