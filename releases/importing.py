@@ -292,11 +292,11 @@ class _Importer:
         result = ImportResult(self.source, manifest.version, diff, findings, release, dry_run)
         if dry_run or not diff.changed:
             return result
-        if release is not None:
-            # About to write: take the release's row lock and read it again. Two imports of
-            # one release then take turns, the second working from what the first wrote, and
-            # imports that change nothing never lock (so they cannot deadlock each other).
-            release = self.load(lock=True)
+        if release is not None and not self.lock_unchanged(release):
+            # About to write: the release's row is locked now. Another import wrote it after
+            # we read it, so read it again and work from what that one wrote. (Imports that
+            # change nothing never lock, so they cannot deadlock each other.)
+            release = self.load()
             old = release_to_manifest(release) if release is not None else None
             result.diff = diff = diff_manifests(old, manifest, keep_environments=True)
             result.release = release
@@ -305,11 +305,19 @@ class _Importer:
         result.release = self.write(release, findings)
         return result
 
-    def load(self, *, lock: bool = False) -> Release | None:
-        releases = Release.objects.with_manifest_data().filter(version=self.manifest.version)
-        if lock:
-            releases = releases.select_for_update(of=("self",))
-        return releases.first()
+    def load(self) -> Release | None:
+        return Release.objects.with_manifest_data().filter(version=self.manifest.version).first()
+
+    @staticmethod
+    def lock_unchanged(release: Release) -> bool:
+        """Lock the release's row; whether it is still as read (every import saves it)."""
+        locked = (
+            Release.objects.select_for_update()
+            .filter(pk=release.pk)
+            .values_list("updated_at", flat=True)
+            .first()
+        )
+        return locked == release.updated_at
 
     # --- writing -------------------------------------------------------------------------
 
