@@ -292,10 +292,12 @@ class _Importer:
         result = ImportResult(self.source, manifest.version, diff, findings, release, dry_run)
         if dry_run or not diff.changed:
             return result
-        if release is not None and not self.lock_unchanged(release):
-            # About to write: the release's row is locked now. Another import wrote it after
-            # we read it, so read it again and work from what that one wrote. (Imports that
-            # change nothing never lock, so they cannot deadlock each other.)
+        if release is not None:
+            # About to write: lock the release's row, then read it again, so that whatever
+            # was written since the first read (another import, an admin edit) is what the
+            # file is compared with. Imports that change nothing never lock, so they cannot
+            # deadlock each other.
+            self.lock(release)
             release = self.load()
             old = release_to_manifest(release) if release is not None else None
             result.diff = diff = diff_manifests(old, manifest, keep_environments=True)
@@ -309,15 +311,10 @@ class _Importer:
         return Release.objects.with_manifest_data().filter(version=self.manifest.version).first()
 
     @staticmethod
-    def lock_unchanged(release: Release) -> bool:
-        """Lock the release's row; whether it is still as read (every import saves it)."""
-        locked = (
-            Release.objects.select_for_update()
-            .filter(pk=release.pk)
-            .values_list("updated_at", flat=True)
-            .first()
-        )
-        return locked == release.updated_at
+    def lock(release: Release) -> None:
+        """Hold the release's row until the transaction ends (a no-op on SQLite, where
+        writers are serialised by IMMEDIATE transactions)."""
+        list(Release.objects.select_for_update().filter(pk=release.pk).values_list("pk"))
 
     # --- writing -------------------------------------------------------------------------
 

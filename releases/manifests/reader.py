@@ -30,9 +30,10 @@ from .writer import dump_manifest, format_float
 
 DEFAULT_MAX_BYTES = 5 * 1024 * 1024
 MAX_DEPTH = 32
-# Alias expansion may add at most this many nodes beyond the document's own: enough for a
-# shared metadata block, far too few for a "billion laughs".
-MAX_ALIAS_EXPANSION = 10_000
+# Alias expansion may add at most this many nodes (keys and values) beyond the document's own:
+# a shared block of 30 keys reused a thousand times, but not a "billion laughs". What aliases
+# build is also held to the size limit (characters, and the canonical export).
+MAX_ALIAS_EXPANSION = 100_000
 
 TOP_KEYS = ("version", "created_at", "created_by", "environments", "repositories", "metadata")
 ENVIRONMENT_KEYS = ("deployed_at", "namespace", "status")
