@@ -131,15 +131,16 @@ class ManifestsRejected(ManifestRejected):
         self.args = ("\n".join(str(rejection) for rejection in rejections),)
 
 
-def duplicate_versions(manifests: Sequence[tuple[str, Manifest]]) -> list[ManifestRejected]:
-    """A rejection for every source whose version an earlier source already describes."""
+def duplicate_versions(manifests: Sequence[tuple[str, Manifest]]) -> dict[int, ManifestRejected]:
+    """A rejection for every source whose version an earlier source already describes, by its
+    position in ``manifests``."""
     seen: dict[str, str] = {}
-    rejected = []
-    for source, manifest in manifests:
+    rejected = {}
+    for index, (source, manifest) in enumerate(manifests):
         if manifest.version in seen:
             message = f"version {manifest.version!r} is also in {seen[manifest.version]}"
-            rejected.append(
-                ManifestRejected(source, [Finding("duplicate", "error", "version", message)])
+            rejected[index] = ManifestRejected(
+                source, [Finding("duplicate", "error", "version", message)]
             )
         else:
             seen[manifest.version] = source
@@ -164,7 +165,7 @@ def import_manifests(
     """
     duplicates = duplicate_versions(manifests)
     if duplicates:
-        raise ManifestsRejected(duplicates)
+        raise ManifestsRejected(list(duplicates.values()))
     results: list[ImportResult] = []
     rejected: list[ManifestRejected] = []
     try:
@@ -214,10 +215,10 @@ def _is_contention(exc: OperationalError) -> bool:
 
 def read_manifests(
     files: Iterable[Path], *, progress: Callable[[Path], None] | None = None
-) -> tuple[list[tuple[str, Manifest]], list[ManifestRejected]]:
-    """Parse every file; the manifests read and the rejections met, so all can be reported."""
-    manifests: list[tuple[str, Manifest]] = []
-    rejected: list[ManifestRejected] = []
+) -> list[tuple[str, Manifest | ManifestRejected]]:
+    """Parse every file, in order: each one's printable name and its manifest or rejection,
+    so that all can be reported."""
+    outcomes: list[tuple[str, Manifest | ManifestRejected]] = []
     for path in files:
         if progress is not None:
             progress(path)
@@ -225,10 +226,10 @@ def read_manifests(
         try:
             manifest = read_manifest_file(path, max_bytes=settings.REGISTRY_MANIFEST_MAX_BYTES)
         except ManifestRejected as exc:
-            rejected.append(ManifestRejected(source, exc.errors))
+            outcomes.append((source, ManifestRejected(source, exc.errors)))
         else:
-            manifests.append((source, manifest))
-    return manifests, rejected
+            outcomes.append((source, manifest))
+    return outcomes
 
 
 def metadata_extra_text(metadata: dict[str, Any] | None) -> str | None:

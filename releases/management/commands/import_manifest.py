@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from releases.importing import ImportResult, ManifestsRejected, import_manifests, read_manifests
 from releases.management.arguments import manifest_paths
-from releases.manifests import ManifestRejected
+from releases.manifests import Manifest, ManifestRejected
 from releases.progress import Progress
 
 
@@ -35,7 +35,9 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         files = manifest_paths(options["paths"])
         progress = Progress(self.stderr, len(files), "reading")
-        manifests, rejected = read_manifests(files, progress=lambda path: progress.step(str(path)))
+        outcomes = read_manifests(files, progress=lambda path: progress.step(str(path)))
+        manifests = [(s, m) for s, m in outcomes if isinstance(m, Manifest)]
+        rejected = [r for _, r in outcomes if isinstance(r, ManifestRejected)]
         progress.close()
         if rejected:
             self.reject(rejected, len(files))

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from releases.importing import display_path, duplicate_versions, read_manifests
+from releases.importing import duplicate_versions, read_manifests
 from releases.management.arguments import manifest_paths
 from releases.manifests import Finding, Manifest, ManifestRejected, check_manifest
 from releases.progress import Progress
@@ -28,18 +28,24 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         files = manifest_paths(options["paths"])
         progress = Progress(self.stderr, len(files), "checking")
-        manifests, rejected = read_manifests(files, progress=lambda path: progress.step(str(path)))
+        outcomes = read_manifests(files, progress=lambda path: progress.step(str(path)))
         progress.close()
         # What import_manifest would refuse for the whole call is refused here too.
-        rejected += duplicate_versions(manifests)
-        refused = {exc.source: exc for exc in rejected}
-        sources = [display_path(path) for path in files]
-        reports = [self.refused(refused[source]) for source in sources if source in refused]
-        reports += [
-            self.report(source, manifest) for source, manifest in manifests if source not in refused
+        accepted = [
+            (index, source, manifest)
+            for index, (source, manifest) in enumerate(outcomes)
+            if isinstance(manifest, Manifest)
         ]
-        order = {source: index for index, source in enumerate(sources)}
-        reports.sort(key=lambda report: order[report["file"]])
+        duplicates = duplicate_versions([(source, m) for _, source, m in accepted])
+        for position, rejection in duplicates.items():
+            index, source, _ = accepted[position]
+            outcomes[index] = (source, rejection)
+        reports = [
+            self.refused(outcome)
+            if isinstance(outcome, ManifestRejected)
+            else self.report(source, outcome)
+            for source, outcome in outcomes
+        ]
         if options["format"] == "json":
             self.stdout.write(json.dumps(reports, indent=2))
         else:
