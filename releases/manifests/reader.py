@@ -190,8 +190,8 @@ class _YamlWalker:
                 if isinstance(key_node, yaml.ScalarNode)
                 else path
             )
-            self.out.lines.setdefault(key_path, key_node.start_mark.line + 1)
             self.account(key_node, key_path)
+            self.out.lines.setdefault(key_path, key_node.start_mark.line + 1)
             key = self.scalar(key_node, key_path) if isinstance(key_node, yaml.ScalarNode) else None
             if not isinstance(key, str):
                 self.out.error(key_path, f"keys must be strings, found {_describe(key)}", "type")
