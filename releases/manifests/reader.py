@@ -30,6 +30,8 @@ from .writer import dump_manifest, format_float
 
 DEFAULT_MAX_BYTES = 5 * 1024 * 1024
 MAX_DEPTH = 32
+# A document this broken is reported by its first errors and a count of the rest.
+MAX_ERRORS = 100
 # Alias expansion may add at most this many nodes (keys and values) beyond the document's own:
 # a shared block of 30 keys reused a thousand times, but not a "billion laughs". What aliases
 # build is also held to the size limit (characters, and the canonical export).
@@ -77,6 +79,8 @@ class _Pairs(list[tuple[str, Any]]):
 class _Collector:
     def __init__(self) -> None:
         self.errors: list[Finding] = []
+        self.refused: set[str] = set()
+        self.not_shown = 0
         self.lines: dict[str, int] = {}
         # For the canonical-size check: how deep the document goes, whether aliases repeat.
         self.max_depth = 0
@@ -85,9 +89,16 @@ class _Collector:
     def error(self, path: str, message: str, code: str = "invalid") -> None:
         # One error per place: a value already refused while reading is not refused again
         # by the schema ("1.10 would be read as 1.1" needs no "must be a string" after it).
-        if any(error.path == path for error in self.errors):
+        if path in self.refused:
             return
-        self.errors.append(Finding(code, "error", path, message, self.lines.get(path)))
+        self.refused.add(path)
+        self.add(Finding(code, "error", path, message, self.lines.get(path)))
+
+    def add(self, finding: Finding) -> None:
+        if len(self.errors) >= MAX_ERRORS:
+            self.not_shown += 1
+        else:
+            self.errors.append(finding)
 
 
 def _join(path: str, key: str | int) -> str:
@@ -198,7 +209,7 @@ class _YamlWalker:
                 continue
             child = _join(path, key)
             if key in result:
-                self.out.errors.append(
+                self.out.add(
                     Finding(
                         "duplicate-key",
                         "error",
@@ -829,6 +840,9 @@ def parse_manifest(
         out.errors.append(Finding(abort.code, "error", abort.path, abort.message))
         tree = None
     manifest = _Schema(out, plain_paths).manifest(tree) if tree is not None else None
+    if out.not_shown:
+        message = f"{out.not_shown} more error(s) not shown"
+        out.errors.append(Finding("too-many-errors", "error", "", message))
     if out.errors or manifest is None:
         raise ManifestRejected(
             source, out.errors or [Finding("invalid", "error", "", "not a manifest")]

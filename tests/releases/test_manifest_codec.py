@@ -792,3 +792,23 @@ def test_a_manifest_whose_canonical_form_would_be_over_the_limit_is_refused():
     assert "could not be imported again" in error.message
     # Under a limit its canonical form fits, the same document is read as usual.
     assert parse_manifest(text, source="compact.json", max_bytes=limit * 10).version == "1"
+
+
+def test_a_very_broken_document_reports_its_first_errors_and_counts_the_rest():
+    from releases.manifests.reader import MAX_ERRORS
+
+    text = 'version: "1"\nrepositories:\n' + "".join(
+        f'  - {{name: "r{i}", tag: "v1", tga: 1}}\n' for i in range(MAX_ERRORS + 50)
+    )
+
+    with pytest.raises(ManifestRejected) as refused:
+        parse_manifest(text, source="broken.yaml")
+
+    errors = refused.value.errors
+    assert len(errors) == MAX_ERRORS + 1
+    assert errors[0].path == "repositories[0].tga"
+    assert errors[MAX_ERRORS - 1].path == f"repositories[{MAX_ERRORS - 1}].tga"
+    assert (errors[-1].code, errors[-1].message) == (
+        "too-many-errors",
+        "50 more error(s) not shown",
+    )
