@@ -91,3 +91,44 @@ def test_admin_pages_make_the_same_queries_for_10_and_200_pins(staff: Client):
         return result
 
     assert measure(10) == measure(200)
+
+
+def test_admin_forms_refuse_bad_input_with_the_field_named_and_change_nothing(
+    staff: Client, examples: None
+):
+    pin = RepositoryPin.objects.select_related("release", "repository").get(
+        release__version="1.3", repository__name="fogpy"
+    )
+    history_before = RepositoryPin.history.count()
+    url = reverse("admin:releases_repositorypin_change", args=[pin.pk])
+    form = {
+        "release": pin.release_id,
+        "repository": pin.repository_id,
+        "position": pin.position,
+        "tag": "v2.5.2 final",
+        "commit_sha": pin.commit_sha,
+        "package_version": pin.package_version,
+        "url": "https://token@github.com/org/fogpy.git",
+        "validation_state": pin.validation_state,
+    }
+
+    response = staff.post(url, form)
+
+    assert response.status_code == 200  # the form again, not a redirect
+    errors = response.context["adminform"].form.errors
+    assert "is not a valid git tag name" in str(errors["tag"])
+    assert "credentials must not be written into the URL" in str(errors["url"])
+    assert "token@" not in str(errors)
+    pin.refresh_from_db()
+    assert (pin.tag, pin.url) == ("v2.5.2", "")
+    assert RepositoryPin.history.count() == history_before
+
+    release = Release.objects.get(version="1.3")
+    response = staff.post(
+        reverse("admin:releases_release_change", args=[release.pk]),
+        {"version": "1.3", "metadata_extra": '{"ratio": NaN}'},
+    )
+    assert response.status_code == 200
+    assert "cannot be kept exactly" in str(response.context["adminform"].form.errors)
+    release.refresh_from_db()
+    assert release.metadata is not None and "ratio" not in release.metadata
