@@ -9,7 +9,6 @@ of pins.
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import nullcontext
@@ -36,9 +35,9 @@ from .manifests import (
     diff_manifests,
     read_manifest_file,
 )
+from .manifests.files import display_path
 from .models import EnvironmentDeployment, PinDependency, Release, RepositoryPin
 
-MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 _PIN_PATH = re.compile(r"^repositories\[(\d+)\]")
 
 
@@ -71,43 +70,6 @@ class ImportResult:
             "diff": self.diff.as_dict(),
             "findings": [finding.as_dict() for finding in self.findings],
         }
-
-
-def manifest_files(paths: Iterable[Path | str]) -> list[Path]:
-    """Files named on the command line, folders expanded to their manifest files.
-
-    A folder contributes its regular ``.yaml``/``.yml``/``.json`` files, hidden ones (editor and
-    ``._`` resource-fork droppings) left out. Raises ``OSError`` for an unreadable folder.
-    """
-    files: list[Path] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            files.extend(
-                sorted(
-                    (
-                        child
-                        for child in path.iterdir()
-                        if child.suffix.lower() in MANIFEST_SUFFIXES
-                        and not child.name.startswith(".")
-                        and child.is_file()
-                    ),
-                    key=lambda child: _natural(child.name),
-                )
-            )
-        else:
-            files.append(path)
-    # A file named twice (or by a path and by its folder) is read once.
-    unique: dict[Path, Path] = {}
-    for file in files:
-        unique.setdefault(file.resolve(), file)
-    return list(unique.values())
-
-
-def display_path(path: Path) -> str:
-    """The path as text that can be printed and stored, whatever bytes the file name holds;
-    undecodable bytes are shown as ``\\xff``, so two such names stay apart."""
-    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 def import_manifest(
@@ -238,12 +200,6 @@ def metadata_extra_text(metadata: dict[str, Any] | None) -> str | None:
         return None
     rest = {key: value for key, value in metadata.items() if key not in ("notes", "changelog_url")}
     return json.dumps(rest, ensure_ascii=False)
-
-
-def _natural(name: str) -> tuple[tuple[int, int | str], ...]:
-    return tuple(
-        (0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"(\d+)", name) if part
-    )
 
 
 def _pin_state(findings: list[dict[str, Any]], *, checked_online: bool) -> str:

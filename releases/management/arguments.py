@@ -6,7 +6,7 @@ from pathlib import Path
 
 from django.core.management.base import CommandError
 
-from releases.importing import manifest_files
+from releases.manifests.files import manifest_files
 
 
 def manifest_paths(paths: list[str]) -> list[Path]:
