@@ -36,15 +36,25 @@ def database_state() -> str:
 
 
 def broker_state() -> str:
-    redis_url: str | None = settings.REDIS_URL
-    if not redis_url:
-        # No broker: tasks run in-process (CELERY_TASK_ALWAYS_EAGER).
+    """``ok``, ``eager`` (no broker; tasks run in-process) or ``error: ...``.
+
+    Where the settings require a broker (``REGISTRY_REQUIRE_BROKER``, set in production),
+    running without one is an error, not a mode.
+    """
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        if settings.REGISTRY_REQUIRE_BROKER:
+            logger.warning("health check: no broker, but REGISTRY_REQUIRE_BROKER is set")
+            return "error: no broker configured"
         return "eager"
-    client = redis.Redis.from_url(
-        redis_url,
-        socket_connect_timeout=BROKER_TIMEOUT_SECONDS,
-        socket_timeout=BROKER_TIMEOUT_SECONDS,
-    )
+    # The broker Celery really sends to (base.py sets it from REDIS_URL).
+    try:
+        client = redis.Redis.from_url(
+            settings.CELERY_BROKER_URL,
+            socket_connect_timeout=BROKER_TIMEOUT_SECONDS,
+            socket_timeout=BROKER_TIMEOUT_SECONDS,
+        )
+    except ValueError as exc:  # not a Redis URL
+        return _error("broker", exc)
     try:
         client.ping()
     except Exception as exc:

@@ -6,6 +6,9 @@
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
+
+from config.environment import GitCredential, git_credentials, positive_number, public_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -26,7 +29,18 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # DATABASES
 # ------------------------------------------------------------------------------
-DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+# An empty DATABASE_URL counts as unset (production then refuses to start).
+DATABASES = {
+    "default": env.db_url_config(
+        env.str("DATABASE_URL", default="") or f"sqlite:///{BASE_DIR / 'db.sqlite3'}"
+    )
+}
+if not DATABASES["default"].get("ENGINE"):
+    # Not repeated in the message: the URL may hold a password.
+    raise ImproperlyConfigured(
+        "DATABASE_URL is not a database URL such as postgres://user:password@host:5432/registry "
+        "or sqlite:///path/to/db.sqlite3"
+    )
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Django's SQLite backend with the real bound-parameter limit, so bulk writes batch as
     # they do on PostgreSQL (constant query counts for imports).
@@ -125,6 +139,10 @@ TEMPLATES = [
 # SECURITY
 # ------------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True
+# Debug pages and error reports (the admins' e-mail) hide every secret setting, including the
+# password inside URL-shaped ones (REDIS_URL, CELERY_BROKER_URL, CACHES, DATABASE_URL in the
+# environment that runserver copies into request.META).
+DEFAULT_EXCEPTION_REPORTER_FILTER = "config.error_reports.SecretHidingFilter"
 CSRF_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 
@@ -180,6 +198,9 @@ else:
     CELERY_BROKER_URL = "memory://"
     CELERY_RESULT_BACKEND = "cache+memory://"
     CELERY_TASK_ALWAYS_EAGER = True
+# In-process tasks suit a laptop; production sets this, and /healthz then reports 503 without
+# a broker.
+REGISTRY_REQUIRE_BROKER = False
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -243,9 +264,12 @@ REGISTRY_GIT_ALLOWED_SCHEMES: list[str] = env.list(
     "REGISTRY_GIT_ALLOWED_SCHEMES", default=["https"]
 )
 REGISTRY_GIT_TIMEOUT: int = env.int("REGISTRY_GIT_TIMEOUT", default=20)
-# Per-host git credentials for the validator, "host=user:token,host2=user:token": never in a
-# manifest's URL (the importer refuses those), never in a log line.
-REGISTRY_GIT_CREDENTIALS: dict[str, str] = env.dict("REGISTRY_GIT_CREDENTIALS", default={})
+# Per-host git credentials for the validator, "host=user:token,host2=user:token", read as
+# {host: GitCredential(user, token)}: never in a manifest's URL (the importer refuses those),
+# never in a log line (GitCredential's repr hides the token), hidden on error pages.
+REGISTRY_GIT_CREDENTIALS: dict[str, GitCredential] = git_credentials(
+    env.str("REGISTRY_GIT_CREDENTIALS", default="")
+)
 # A PyPI-compatible JSON API root; unset means no package index check.
 REGISTRY_PACKAGE_INDEX_URL: str | None = env("REGISTRY_PACKAGE_INDEX_URL", default=None) or None
 # Cron expression (minute hour day-of-month month day-of-week) for scheduled validation.
@@ -256,6 +280,11 @@ REGISTRY_MANIFESTS_REPO_URL: str | None = env("REGISTRY_MANIFESTS_REPO_URL", def
 REGISTRY_MANIFESTS_REPO_BRANCHES: list[str] = env.list(
     "REGISTRY_MANIFESTS_REPO_BRANCHES", default=["main", "release/*"]
 )
+# Shared secret of the git push webhook; unset means the webhook is off.
+REGISTRY_WEBHOOK_SECRET: str | None = env("REGISTRY_WEBHOOK_SECRET", default=None) or None
+# The registry's own address, for links in Notion and messages (no trailing "/"); unset means
+# no links.
+REGISTRY_PUBLIC_URL: str | None = public_url(env.str("REGISTRY_PUBLIC_URL", default=""))
 
 # Notion sync: without a token, changes still queue but nothing is sent.
 NOTION_TOKEN: str | None = env("NOTION_TOKEN", default=None) or None
@@ -266,3 +295,7 @@ NOTION_PRODUCT_VERSIONS_DATABASE_ID: str | None = (
     env("NOTION_PRODUCT_VERSIONS_DATABASE_ID", default=None) or None
 )
 NOTION_BASE_URL: str = env("NOTION_BASE_URL", default="https://api.notion.com")
+# Requests per second to Notion, one budget shared by every worker (Notion allows about 3).
+NOTION_REQUESTS_PER_SECOND: float = positive_number(
+    env.str("NOTION_REQUESTS_PER_SECOND", default="3"), "NOTION_REQUESTS_PER_SECOND"
+)

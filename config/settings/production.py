@@ -1,12 +1,51 @@
-"""Production (Procfile): PostgreSQL, Redis, HTTPS behind a proxy. Secrets are required."""
+"""Production (Procfile): PostgreSQL, Redis, HTTPS behind a proxy. Secrets are required.
+
+Fails closed: without any of DATABASE_URL, REDIS_URL, DJANGO_SECRET_KEY or
+DJANGO_ALLOWED_HOSTS the process refuses to start (ImproperlyConfigured naming the variable)
+instead of falling back to the laptop defaults of base.py (SQLite, in-process tasks).
+"""
+
+from urllib.parse import urlsplit
+
+from django.core.exceptions import ImproperlyConfigured
+
+from config.environment import required
 
 from .base import *  # noqa: F403
-from .base import env
+from .base import DATABASES, env
 
-# Required: environ raises ImproperlyConfigured naming the missing variable.
-SECRET_KEY = env("DJANGO_SECRET_KEY")
-ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS")
+SECRET_KEY = required("DJANGO_SECRET_KEY", "the key that signs sessions and tokens")
+ALLOWED_HOSTS = [
+    host.strip()
+    for host in required("DJANGO_ALLOWED_HOSTS", "the host names this site answers to").split(",")
+    if host.strip()
+]
+if not ALLOWED_HOSTS:
+    raise ImproperlyConfigured("DJANGO_ALLOWED_HOSTS names no host (only commas).")
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
+
+# base.py already built DATABASES, CACHES and the Celery URLs from these two variables; here
+# they must have been given, and be of the right kind.
+required(
+    "DATABASE_URL", "the PostgreSQL database, e.g. postgres://user:password@host:5432/registry"
+)
+if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+    # Only the scheme is named: the rest of the URL may hold a password.
+    raise ImproperlyConfigured(
+        "DATABASE_URL must name a PostgreSQL database (postgres://...) in production, not a "
+        f"{urlsplit(env.str('DATABASE_URL')).scheme!r} one (SQLite is for a laptop: one file on "
+        "one machine, one writer at a time)."
+    )
+_redis_scheme = urlsplit(
+    required("REDIS_URL", "the Celery broker and cache, e.g. redis://host:6379/0")
+).scheme
+if _redis_scheme not in {"redis", "rediss", "unix"}:
+    raise ImproperlyConfigured(
+        "REDIS_URL must be a redis://, rediss:// or unix:// URL in production, "
+        f"not {_redis_scheme or 'schemeless'!r}"
+    )
+# Tasks go to the broker; /healthz reports 503 while it is unreachable.
+REGISTRY_REQUIRE_BROKER = True
 
 # SECURITY
 # ------------------------------------------------------------------------------
