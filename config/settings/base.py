@@ -3,6 +3,7 @@
 ``local``, ``test`` and ``production`` start from here. See the settings table in README.md.
 """
 
+import warnings
 from pathlib import Path
 
 import environ
@@ -30,11 +31,15 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # DATABASES
 # ------------------------------------------------------------------------------
 # An empty DATABASE_URL counts as unset (production then refuses to start).
-DATABASES = {
-    "default": env.db_url_config(
-        env.str("DATABASE_URL", default="") or f"sqlite:///{BASE_DIR / 'db.sqlite3'}"
-    )
-}
+with warnings.catch_warnings():
+    # django-environ warns of a URL it cannot read by printing what it parsed, password
+    # included; the check below says what is wrong instead.
+    warnings.simplefilter("ignore")
+    DATABASES = {
+        "default": env.db_url_config(
+            env.str("DATABASE_URL", default="").strip() or f"sqlite:///{BASE_DIR / 'db.sqlite3'}"
+        )
+    }
 if not DATABASES["default"].get("ENGINE"):
     # Not repeated in the message: the URL may hold a password.
     raise ImproperlyConfigured(

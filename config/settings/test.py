@@ -1,5 +1,13 @@
 """pytest: SQLite in memory unless DATABASE_URL says otherwise (CI sets PostgreSQL)."""
 
+import os
+
+# Tests take their settings from the real environment only: a developer's .env (their own
+# database, Redis or tokens for `make run`) must neither be used by the suite nor decide
+# whether a test passes. Set here, before base.py reads it; processes the tests start inherit
+# it too.
+os.environ.setdefault("DJANGO_READ_DOT_ENV_FILE", "false")
+
 from .base import *  # noqa: F403
 from .base import env
 
