@@ -302,5 +302,5 @@ NOTION_PRODUCT_VERSIONS_DATABASE_ID: str | None = (
 NOTION_BASE_URL: str = env("NOTION_BASE_URL", default="https://api.notion.com")
 # Requests per second to Notion, one budget shared by every worker (Notion allows about 3).
 NOTION_REQUESTS_PER_SECOND: float = positive_number(
-    env.str("NOTION_REQUESTS_PER_SECOND", default="3"), "NOTION_REQUESTS_PER_SECOND"
+    env.str("NOTION_REQUESTS_PER_SECOND", default="").strip() or "3", "NOTION_REQUESTS_PER_SECOND"
 )
