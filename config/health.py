@@ -1,4 +1,7 @@
-"""``GET /healthz``: is the database reachable, and the broker (when there is one)?
+"""``GET /healthz``: is the database reachable, and the broker?
+
+Without a broker, tasks run in-process: fine on a laptop, a failure where the settings say
+``REGISTRY_REQUIRE_BROKER`` (production).
 
 Load balancers and uptime checks call it without credentials, so it answers plain JSON and
 reveals no more than the state of each dependency.

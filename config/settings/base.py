@@ -205,7 +205,7 @@ else:
     CELERY_TASK_ALWAYS_EAGER = True
 # In-process tasks suit a laptop; production sets this, and /healthz then reports 503 without
 # a broker.
-REGISTRY_REQUIRE_BROKER = False
+REGISTRY_REQUIRE_BROKER: bool = False
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_ACCEPT_CONTENT = ["json"]
