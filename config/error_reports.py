@@ -14,8 +14,9 @@ from django.http import HttpRequest
 from django.views.debug import SafeExceptionReporterFilter
 
 # The password of a URL as urllib and redis-py split it: from the first ":" of the user info
-# to the last "@" of the network location (a password may contain "@").
-URL_PASSWORD = re.compile(r"(?P<head>\b[a-z][a-z0-9+.-]*://[^:/?#@\s]*:)[^/?#\s]*@", re.I)
+# to the last "@" of the network location (a password may contain "@"). The scheme's length is
+# bounded so that a long local variable (a whole manifest) is scanned in linear time.
+URL_PASSWORD = re.compile(r"(?P<head>\b[a-z][a-z0-9+.-]{0,31}://[^:/?#@\s]*:)[^/?#\s]*@", re.I)
 # Deeper values are shown as they are (settings and locals of this project nest far less).
 MAX_DEPTH = 8
 
@@ -23,8 +24,9 @@ MAX_DEPTH = 8
 class SecretHidingFilter(SafeExceptionReporterFilter):
     """Django's filter, plus credentials by name and passwords inside URLs anywhere."""
 
+    # Django's names (API, AUTH, TOKEN, KEY, SECRET, PASS, ...) and REGISTRY_GIT_CREDENTIALS.
     hidden_settings = re.compile(
-        "API|AUTH|TOKEN|KEY|SECRET|PASS|SIGNATURE|HTTP_COOKIE|CREDENTIAL", flags=re.I
+        f"{SafeExceptionReporterFilter.hidden_settings.pattern}|CREDENTIAL", flags=re.I
     )
 
     def without_url_passwords(self, value: Any, depth: int = 0) -> Any:
