@@ -11,6 +11,7 @@ git's whole process group when the policy's timeout passes.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -148,6 +149,31 @@ def run_git(
 ) -> str:
     """Run ``git <args>`` against ``remote`` (already checked) under the hardened environment,
     within the policy's timeout; its standard output, or a typed :class:`GitRemoteError`."""
+    returncode, stdout, reason = run_git_status(
+        args, policy=policy, remote=remote, cwd=cwd, extra_config=extra_config
+    )
+    if returncode != 0:
+        if _REDIRECT_RE.search(reason):
+            raise RemoteUnreachable(
+                remote.url,
+                f"the server answered with a redirect, which is not followed ({reason}); "
+                "set the repository's URL to where it lives now",
+            )
+        raise RemoteUnreachable(remote.url, reason)
+    return stdout
+
+
+def run_git_status(
+    args: Sequence[str],
+    *,
+    policy: GitPolicy,
+    remote: RemoteUrl,
+    cwd: Path | None = None,
+    extra_config: Mapping[str, str] | None = None,
+) -> tuple[int, str, str]:
+    """Like :func:`run_git` but for commands whose exit status is an answer
+    (``merge-base --is-ancestor``): ``(status, stdout, safe error line)``; only a timeout
+    raises."""
     git = policy.git_path()
     home = empty_home()
     environment = git_environment(policy, remote, home, extra_config=extra_config)
@@ -175,17 +201,11 @@ def run_git(
         _kill_group(process)
         process.communicate()
         raise
+    reason = ""
     if process.returncode != 0:
         reason = _reason(stderr.decode("utf-8", "replace"), policy)
-        logger.info("git %s failed (%s): %s", args[0], remote.url, reason)
-        if _REDIRECT_RE.search(reason):
-            raise RemoteUnreachable(
-                remote.url,
-                f"the server answered with a redirect, which is not followed ({reason}); "
-                "set the repository's URL to where it lives now",
-            )
-        raise RemoteUnreachable(remote.url, reason)
-    return stdout.decode("utf-8", "replace")
+        logger.info("git %s exited %d (%s): %s", args[0], process.returncode, remote.url, reason)
+    return process.returncode, stdout.decode("utf-8", "replace"), reason
 
 
 def git_environment(
@@ -244,10 +264,8 @@ def empty_home() -> Path:
 def _kill_group(process: subprocess.Popen[bytes]) -> None:
     # Only called before the process is reaped, so its pid (the group's id) cannot have been
     # reused by an unrelated process.
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _reason(stderr: str, policy: GitPolicy) -> str:
@@ -272,4 +290,5 @@ __all__ = [
     "list_tags",
     "parse_ls_remote",
     "run_git",
+    "run_git_status",
 ]
