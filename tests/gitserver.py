@@ -33,6 +33,8 @@ from typing import Any
 
 import pytest
 
+from registry.git.policy import GitPolicy
+
 GIT = shutil.which("git") or "git"
 # Fixed identity and dates: the same script builds the same SHAs, and no user config leaks in.
 BUILD_ENVIRONMENT = {
@@ -439,18 +441,34 @@ class PackageIndexServer(_ServedThread):
         }
 
 
-def git_recorder(folder: Path) -> tuple[str, Path]:
-    """A ``git`` that logs each invocation's arguments to a file, then runs the real git:
-    returns the wrapper's path (for ``GitPolicy(git=...)``) and the log's."""
-    log = folder / "git-invocations.log"
-    wrapper = folder / "git"
-    wrapper.write_text(f'#!/bin/sh\nprintf "%s\\n" "$*" >> "{log}"\nexec "{GIT}" "$@"\n')
-    wrapper.chmod(0o755)
-    return str(wrapper), log
+class RecordedGit:
+    """A ``git`` that logs each invocation's arguments to a file, then runs the real git.
 
+    ``policy()`` builds a policy that runs it and may contact 127.0.0.1 over git:// and
+    http://; ``calls()`` are the argument lines so far (proof of what ran, or that nothing did).
+    """
 
-def invocations(log: Path) -> list[str]:
-    return log.read_text().splitlines() if log.exists() else []
+    def __init__(self, folder: Path) -> None:
+        self.log = folder / "git-invocations.log"
+        self.path = folder / "git"
+        self.path.write_text(f'#!/bin/sh\nprintf "%s\\n" "$*" >> "{self.log}"\nexec "{GIT}" "$@"\n')
+        self.path.chmod(0o755)
+
+    def calls(self, subcommand: str | None = None) -> list[str]:
+        lines = self.log.read_text().splitlines() if self.log.exists() else []
+        if subcommand is None:
+            return lines
+        return [line for line in lines if line.split(" ", 1)[0] == subcommand]
+
+    def policy(self, **options: Any) -> GitPolicy:
+        settings: dict[str, Any] = {
+            "schemes": ["git", "http"],
+            "hosts": ["127.0.0.1"],
+            "timeout": 10,
+            "git": str(self.path),
+        }
+        settings.update(options)
+        return GitPolicy.build(**settings)
 
 
 # Fixtures: a conftest imports these names to make them available to its tests.
@@ -497,3 +515,11 @@ def package_index() -> Iterator[PackageIndexServer]:
     """An empty PyPI-compatible index; tests fill ``projects``."""
     with PackageIndexServer() as server:
         yield server
+
+
+@pytest.fixture
+def recorded_git(tmp_path: Path) -> RecordedGit:
+    """A recording ``git`` for this test (see :class:`RecordedGit`)."""
+    folder = tmp_path / "recorded-git"
+    folder.mkdir()
+    return RecordedGit(folder)
