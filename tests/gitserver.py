@@ -49,6 +49,10 @@ BUILD_ENVIRONMENT = {
     "GIT_AUTHOR_DATE": "2025-01-15T10:00:00Z",
     "GIT_COMMITTER_DATE": "2025-01-15T10:00:00Z",
     "LC_ALL": "C",
+    # Serve partial clones (``--filter=blob:none``) as GitHub and GitLab do.
+    "GIT_CONFIG_COUNT": "1",
+    "GIT_CONFIG_KEY_0": "uploadpack.allowFilter",
+    "GIT_CONFIG_VALUE_0": "true",
 }
 
 

@@ -153,6 +153,7 @@ def run_git(
         args, policy=policy, remote=remote, cwd=cwd, extra_config=extra_config
     )
     if returncode != 0:
+        logger.info("git %s failed (%s): %s", args[0], remote.url, reason)
         if _REDIRECT_RE.search(reason):
             raise RemoteUnreachable(
                 remote.url,
@@ -204,7 +205,7 @@ def run_git_status(
     reason = ""
     if process.returncode != 0:
         reason = _reason(stderr.decode("utf-8", "replace"), policy)
-        logger.info("git %s exited %d (%s): %s", args[0], process.returncode, remote.url, reason)
+        logger.debug("git %s exited %d (%s): %s", args[0], process.returncode, remote.url, reason)
     return process.returncode, stdout.decode("utf-8", "replace"), reason
 
 

@@ -71,12 +71,12 @@ def checked_url(url: str, policy: GitPolicy) -> RemoteUrl:
         raise RemoteRefused("(no URL)", "there is no URL to contact")
     if url.startswith("-"):
         raise RemoteRefused(shown, "a URL must not start with '-' (git would read an option)")
-    if _UNSAFE_CHAR_RE.search(url):
-        raise RemoteRefused(shown, "a URL must not contain whitespace, control characters or '\\'")
     if _HELPER_RE.match(url):
         raise RemoteRefused(
             shown, "remote-helper URLs such as 'ext::' are refused: they run local commands"
         )
+    if _UNSAFE_CHAR_RE.search(url):
+        raise RemoteRefused(shown, "a URL must not contain whitespace, control characters or '\\'")
     match = _URL_RE.fullmatch(url)
     if match is None:
         if _SCP_RE.match(url) and not url.startswith(("/", ".", "~")):

@@ -70,7 +70,9 @@ def test_hundreds_of_tags_come_from_one_ls_remote(
 ) -> None:
     repo, relative = repository_folder.create("openstack/nova")
     commits = repo.commits(20)
-    wanted = {f"v{major}.{minor}.0": commits[minor % 20] for major in range(25) for minor in range(20)}
+    wanted = {
+        f"v{major}.{minor}.0": commits[minor % 20] for major in range(25) for minor in range(20)
+    }
     repo.many_tags(wanted)
 
     tags = list_tags(served.url(relative), recorded_git.policy())
