@@ -111,7 +111,33 @@ class BareRepository:
         return sha
 
     def commits(self, count: int) -> list[str]:
-        return [self.commit() for _ in range(count)]
+        """``count`` new commits in a row on ``main``, from one ``git fast-import``."""
+        stream = []
+        for mark in range(1, count + 1):
+            self._counter += 1
+            message = f"change {self._counter}".encode()
+            stream.append(
+                b"commit refs/heads/main\nmark :%d\n" % mark
+                + "committer Zoë Tester <zoe@example.org> 1736935200 +0000\n".encode()
+                + b"data %d\n%s\n" % (len(message), message)
+            )
+            if mark == 1 and self.head:
+                stream.append(f"from {self.head}\n".encode())
+            stream.append(b"M 100644 inline README\ndata %d\n%s\n" % (len(message), message))
+        marks = self.path / "fast-import.marks"
+        subprocess.run(
+            [GIT, "--git-dir", str(self.path), "fast-import", "--quiet", f"--export-marks={marks}"],
+            env=BUILD_ENVIRONMENT,
+            input=b"".join(stream),
+            capture_output=True,
+            check=True,
+        )
+        by_mark = dict(line.split() for line in marks.read_text().splitlines())
+        marks.unlink()
+        shas = [by_mark[f":{mark}"] for mark in range(1, count + 1)]
+        if shas:
+            self.head = shas[-1]
+        return shas
 
     def tag(self, name: str, target: str, *, message: str | None = None) -> str:
         """Tag ``target`` (a SHA or a tag name); annotated when ``message`` is given. Returns
@@ -210,7 +236,9 @@ class _ServedThread:
         self.server = _HttpServer(("127.0.0.1", 0), self.handler)
         self.server.owner = self  # type: ignore[attr-defined]
         self.port = int(self.server.server_address[1])
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     def __enter__(self) -> Any:
         self._thread.start()
