@@ -9,9 +9,14 @@
   redirect.
 - :class:`SilentServer` accepts connections and never answers.
 - :class:`PackageIndexServer` answers like PyPI's JSON API (project and release endpoints).
+- :class:`RecordedGit` is a ``git`` wrapper that logs every invocation (proof of what ran, or
+  that nothing did) and builds a policy allowing 127.0.0.1 over git:// and http://.
 
-Every server listens on a free port of 127.0.0.1 and is a context manager; the fixtures at the
-end (imported by the conftest files that need them) start one per test session.
+Every server listens on a free port of 127.0.0.1 and is a context manager. The fixtures at the
+end are imported by the conftest files that need them: ``repository_folder`` (``create(name)``
+makes a fresh bare repository), ``git_daemon`` and ``git_http`` (session servers; ``git_http``
+resets its request log, redirects and process snapshots per test), ``silent_server``,
+``package_index`` and ``recorded_git`` (per test).
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@
 ``x-access-token:<token>`` and GitLab's ``oauth2:<token>`` expect) or to a bare token (sent as
 ``Bearer``). The secret becomes an ``http.<scheme>://<host>/.extraHeader`` value in
 ``GIT_CONFIG_VALUE_<n>``: never a URL, an argument, a log line or a message. The environment
-of a process is readable only by its own user, unlike its command line.
+of a process is readable only by its own user, unlike its command line. Headers go over https
+only (plain http just to a server on this machine, for tests).
 """
 
 from __future__ import annotations

@@ -49,6 +49,8 @@ PASSED_ENVIRONMENT = (
     "SSL_CERT_DIR",
     "CURL_CA_BUNDLE",
 )
+# Credentials travel over https only; plain http is allowed for a server on this machine.
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "[::1]"})
 _SHA_RE = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 _PEELED = "^{}"
 _TAG_PREFIX = "refs/tags/"
@@ -241,7 +243,9 @@ def git_environment(
         **(extra_config or {}),
     }
     authorization = policy.credentials.authorization(remote.host)
-    if authorization is not None and remote.scheme in ("https", "http"):
+    if authorization is not None and (
+        remote.scheme == "https" or (remote.scheme == "http" and remote.host in LOOPBACK_HOSTS)
+    ):
         config[f"http.{remote.origin}.extraHeader"] = f"Authorization: {authorization}"
     environment["GIT_CONFIG_COUNT"] = str(len(config))
     for number, (key, value) in enumerate(config.items()):

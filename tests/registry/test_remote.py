@@ -199,6 +199,26 @@ def test_credentials_go_to_their_host_and_nowhere_else(
     assert token not in str(policy.credentials)
 
 
+def test_credentials_never_travel_over_plain_http_to_another_machine(
+    recorded_git: RecordedGit, tmp_path: Path
+) -> None:
+    from registry.git.remote import git_environment
+    from registry.git.urls import checked_url
+
+    policy = recorded_git.policy(
+        schemes=["https", "http"],
+        hosts=["git.example.org"],
+        credentials={"git.example.org": "user:tok"},
+    )
+
+    def headers(url: str) -> list[str]:
+        environment = git_environment(policy, checked_url(url, policy), tmp_path)
+        return [value for key, value in environment.items() if value.startswith("Authorization")]
+
+    assert headers("https://git.example.org/org/name.git") == ["Authorization: Basic dXNlcjp0b2s="]
+    assert headers("http://git.example.org/org/name.git") == []
+
+
 def test_credentials_of_another_host_are_not_sent(
     git_http: GitHttpServer, repository_folder: RepositoryFolder, recorded_git: RecordedGit
 ) -> None:
