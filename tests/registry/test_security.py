@@ -139,12 +139,7 @@ def test_credentials_parse_without_repeating_secrets() -> None:
     credentials = GitCredentials.parse("github.com=x-access-token:ghp_abc, GitLab.com=glpat-xyz")
 
     assert credentials.hosts == {"github.com", "gitlab.com"}
-    assert (
-        credentials.authorization(
-            "GITHUB.COM",
-        )
-        == "Basic eC1hY2Nlc3MtdG9rZW46Z2hwX2FiYw=="
-    )
+    assert credentials.authorization("GITHUB.COM") == "Basic eC1hY2Nlc3MtdG9rZW46Z2hwX2FiYw=="
     assert credentials.authorization("gitlab.com") == "Bearer glpat-xyz"
     assert credentials.authorization("bitbucket.org") is None
     assert "ghp_abc" not in repr(credentials) and "glpat" not in str(credentials)
