@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import GitRemoteError, RemoteRefused, RemoteTimeout, RemoteUnreachable
+from .errors import GitRemoteError, RemoteTimeout, RemoteUnreachable
 from .policy import GitPolicy
 from .urls import RemoteUrl, checked_url
 
@@ -94,7 +94,7 @@ class RemoteTags:
 def list_tags(url: str, policy: GitPolicy) -> RemoteTags:
     """The tags of the repository at ``url``, from one ``git ls-remote --tags``.
 
-    Raises :class:`RemoteRefused` (nothing run), :class:`RemoteTimeout` or
+    Raises :class:`~registry.git.errors.RemoteRefused` (nothing run), :class:`RemoteTimeout` or
     :class:`RemoteUnreachable`; their messages are safe to show.
     """
     remote = checked_url(url, policy)
@@ -287,7 +287,6 @@ def _reason(stderr: str, policy: GitPolicy) -> str:
 
 
 __all__ = [
-    "RemoteRefused",
     "RemoteTag",
     "RemoteTags",
     "git_environment",
