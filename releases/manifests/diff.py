@@ -197,6 +197,9 @@ def diff_manifests(
     for name, entry in new.environments.items():
         if name in old_envs:
             changes = _fields(old_envs[name], entry, ENVIRONMENT_FIELDS)
+            if "status" in changes:
+                # A new status says it all; whether it is written follows from it.
+                changes.pop("status_explicit", None)
             if changes:
                 diff.changed_environments[name] = changes
     return diff

@@ -46,9 +46,8 @@ def manifest_to_tree(manifest: Manifest) -> dict[str, Any]:
             if entry.deployed_at is not None:
                 item["deployed_at"] = format_timestamp(entry.deployed_at)
             item["namespace"] = entry.namespace
-            # The status is written when the file wrote it, or when leaving it out would read
-            # back as another one.
-            if entry.status_explicit or entry.status != entry.implied_status:
+            # Written when the file wrote it, and always when it is not the implied one.
+            if entry.status_explicit:
                 item["status"] = entry.status
             environments[name] = item
         tree["environments"] = environments
