@@ -41,11 +41,12 @@ NESTED_GROUPS = (
     "gitlab-org/quality", "gitlab-org/security-products/analyzers", "acme/platform/infra",
     "acme/data-science", "eumetsat/tools/satellite", "dwd/nwp/post-processing",
 )  # fmt: skip
+# Unicode as people write it (a full-width colon, Cyrillic letters that look Latin).
 NOTES = (
     "Release für das Rechenzentrum Nord — Q3 ✓",
     "Mise en production : corrections de sécurité 🔒",
-    "发布说明：性能改进",
-    "Выпуск с исправлениями · 修正版",
+    "发布说明：性能改进",  # noqa: RUF001
+    "Выпуск с исправлениями · 修正版",  # noqa: RUF001
 )
 CREATED_AT = dt.datetime(2025, 1, 15, 10, 0, tzinfo=dt.UTC)
 

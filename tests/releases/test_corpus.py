@@ -72,8 +72,9 @@ def test_a_folder_of_large_releases_imports_exports_byte_for_byte_and_reimports_
         assert parse_manifest(exported, source=path.name) == manifest
 
     again = run("import_manifest", str(folder)).splitlines()
+    pairs = zip(paths, manifests, strict=True)
     assert again == [
-        *(f"{path}: {manifest.version} unchanged" for path, manifest in zip(paths, manifests)),
+        *(f"{path}: {manifest.version} unchanged" for path, manifest in pairs),
         "imported 5 manifest(s): 0 created, 0 updated, 5 unchanged",
     ]
 

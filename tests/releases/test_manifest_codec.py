@@ -935,3 +935,16 @@ def test_writing_or_dropping_an_implied_status_is_a_change_of_the_environment():
     assert diff.changed_environments == {"production": {"status_explicit": (False, True)}}
     assert diff.summary() == "updated: production status_explicit false -> true"
     assert not diff_manifests(written, parse_manifest(ENVIRONMENTS)).changed
+
+
+def test_a_new_status_is_one_change_not_two():
+    before = parse_manifest(ENVIRONMENTS.replace('    status: "deployed"\n', ""))
+    after = parse_manifest(ENVIRONMENTS.replace('status: "deployed"', 'status: "failed"'))
+
+    diff = diff_manifests(before, after)
+
+    assert diff.changed_environments == {"production": {"status": ("deployed", "failed")}}
+    assert diff.summary() == "updated: production status deployed -> failed"
+    # Built in code, a status that is not implied is explicit: it is always written.
+    assert EnvironmentEntry("p", None, "failed").status_explicit is True
+    assert EnvironmentEntry("p", None, "planned").status_explicit is False
