@@ -52,5 +52,5 @@ def test_the_name_column_holds_255_characters():
         )
     }
     if connection.vendor == "postgresql":
-        assert columns["name"].internal_size == 255
+        assert columns["name"].display_size == 255  # varchar(255)
     assert Repository._meta.get_field("name").max_length == 255
