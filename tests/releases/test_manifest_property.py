@@ -40,14 +40,8 @@ from releases.manifests.rules import (
     VERSION_RE,
     repository_name_problem,
 )
-from releases.models import EnvironmentDeployment
 
-# Whether a stored deployment remembers that its file wrote an implied status (the database
-# helper's field, issue 5). Until it does, the database round trip draws only statuses that are
-# written back anyway. TODO(merge): drop this once the field is in.
-DATABASE_KEEPS_EXPLICIT_STATUS = any(
-    field.name == "status_explicit" for field in EnvironmentDeployment._meta.get_fields()
-)
+from .manifests import DATABASE_KEEPS_EXPLICIT_STATUS
 
 # --- strategies -------------------------------------------------------------------------------
 
@@ -153,8 +147,9 @@ def shuffled(draw, mapping: dict) -> dict:
 def manifests(draw, *, through_database: bool = False) -> tuple[dict, Manifest]:
     """A valid manifest as a plain tree, and the Manifest it must read as.
 
-    ``through_database``: only what the stored release keeps today (see
-    ``DATABASE_KEEPS_EXPLICIT_STATUS``); null notes are left to the codec's own tests.
+    ``through_database``: only what the stored release keeps today: an implied status the file
+    wrote only with ``DATABASE_KEEPS_EXPLICIT_STATUS``; null notes are left to the codec's own
+    tests.
     """
     names = draw(st.lists(NAMES, min_size=1, max_size=5, unique=True))
     entries, repositories = [], []
