@@ -54,7 +54,7 @@ class _Schema:
 
     def type_error(self, path: str, value: Any, expected: str) -> None:
         hint = ""
-        if path in self.plain_paths and expected == "a string" and value is not None:
+        if path in self.plain_paths and expected.startswith("a string") and value is not None:
             shown = str(value).lower() if isinstance(value, bool) else str(value)
             hint = f'; quote it ("{shown}")'
         self.out.error(path, f"must be {expected}, not {describe(value)}{hint}", "type")

@@ -729,8 +729,9 @@ def test_the_codec_imports_no_django():
     assert result.returncode == 0, result.stderr
     django_modules, releases_modules = result.stdout.splitlines()
     assert django_modules == "[]"
-    # The package really was loaded (and not, say, an empty namespace).
-    assert "'releases.manifests.reader'" in releases_modules
+    # The package really was loaded (and not, say, an empty namespace), every part of it.
+    for module in ("rules", "located", "yaml_tree", "json_tree", "schema", "reader", "checks"):
+        assert f"'releases.manifests.{module}'" in releases_modules
 
 
 def test_a_metadata_key_ending_in_a_newline_is_quoted_and_round_trips():
@@ -948,3 +949,12 @@ def test_a_new_status_is_one_change_not_two():
     # Built in code, a status that is not implied is explicit: it is always written.
     assert EnvironmentEntry("p", None, "failed").status_explicit is True
     assert EnvironmentEntry("p", None, "planned").status_explicit is False
+
+
+def test_a_note_that_yaml_reads_as_a_number_is_refused_with_a_hint_to_quote_it():
+    (error,) = rejection(MINIMAL + "metadata:\n  notes: 1.5\n")
+    assert (error.path, error.line, error.message) == (
+        "metadata.notes",
+        6,
+        'must be a string or null, not a number; quote it ("1.5")',
+    )
