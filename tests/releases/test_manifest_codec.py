@@ -843,14 +843,18 @@ def test_a_null_note_or_changelog_url_is_kept_and_written_back(key, fmt):
 
 
 @pytest.mark.parametrize(
-    ("key", "found"), [("? [1, 2]\n  : x", "a list"), ("{a: 1}: x", "a mapping")]
+    ("key", "path", "found"),
+    [
+        ("? [1, 2]\n  : x", 'metadata["[1, 2]"]', "a list"),
+        ("{a: 1}: x", 'metadata["{a: 1}"]', "a mapping"),
+    ],
 )
-def test_a_key_that_is_a_list_or_mapping_is_located_at_the_key_and_named(key, found):
+def test_a_key_that_is_a_list_or_mapping_is_located_at_the_key_and_named(key, path, found):
     errors = rejection(MINIMAL + f"metadata:\n  ticket: 1\n  {key}\n")
-    ((path, line, message),) = [(e.path, e.line, e.message) for e in errors]
-    assert path.startswith("metadata[")  # the key itself, not its parent mapping
-    assert line == 7  # the key's line, not the line of "metadata:"
-    assert message == f"keys must be strings, found {found}"
+    # At the key itself (as written) and its line, not at "metadata" on line 5.
+    assert [(e.path, e.line, e.message) for e in errors] == [
+        (path, 7, f"keys must be strings, found {found}")
+    ]
 
 
 def test_a_scalar_key_that_is_not_a_string_names_its_type():

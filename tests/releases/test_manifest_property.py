@@ -442,7 +442,8 @@ def test_mangled_manifests_are_read_or_rejected_with_located_errors(mangled, nam
     for finding in findings:
         assert isinstance(finding, Finding)
         assert finding.severity in ("error", "warning")
-        assert finding.code and finding.path and finding.message.strip()
+        assert finding.code and finding.message.strip()
+        assert PATH_RE.fullmatch(finding.path), finding
     # Whatever was accepted can be written out canonically and reads back the same.
     assert_is_canonical_fixed_point(manifest)
 
