@@ -7,9 +7,9 @@ from django.db import models
 from django.db.models.functions import Length
 from simple_history.models import HistoricalRecords
 
-from releases.manifests.reader import ENVIRONMENT_RE, NAME_RE
+from releases.manifests.rules import ENVIRONMENT_RE, MAX_REPOSITORY_NAME
 
-from .validators import validate_git_url
+from .validators import validate_git_url, validate_repository_name
 
 # ``name__length__gt=0`` in the check constraints of this app and of releases.
 models.CharField.register_lookup(Length)
@@ -19,9 +19,10 @@ class Repository(models.Model):
     """A git repository that release manifests pin."""
 
     name = models.CharField(
-        max_length=100,
+        max_length=MAX_REPOSITORY_NAME,
         unique=True,
-        validators=[RegexValidator(NAME_RE, "Letters, digits, '.', '_' and '-'.")],
+        validators=[validate_repository_name],
+        help_text="As the git host spells it: fogpy, pytroll/fogpy, group/subgroup/project.",
     )
     git_url = models.CharField(
         "git URL",

@@ -14,7 +14,8 @@ from registry.models import Environment, Repository
 from registry.validators import validate_git_tag, validate_git_url
 
 from .manifests.model import ManifestRejected
-from .manifests.reader import NAMESPACE_RE, VERSION_RE, parse_metadata_json
+from .manifests.reader import parse_metadata_json
+from .manifests.rules import NAMESPACE_RE, VERSION_RE
 from .querysets import ReleaseQuerySet
 
 

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from packaging.version import InvalidVersion, Version
 
 from .model import Finding, Manifest, RepositoryEntry
+from .rules import last_segment
 
 SHA_RE = re.compile(r"^(?:[0-9a-fA-F]{7,40}|[0-9a-fA-F]{64})$")
 
@@ -31,11 +32,16 @@ def check_commit_shas(manifest: Manifest) -> Iterator[Finding]:
 
 
 def version_from_tag(repo: RepositoryEntry) -> str:
-    """The version a tag names: ``v2.6.1`` and ``fogpy-2.6.1`` both give ``2.6.1``."""
+    """The version a tag names: ``v2.6.1`` and ``fogpy-2.6.1`` both give ``2.6.1``.
+
+    A repository with an owner tags with its own name: ``pytroll/fogpy`` has ``fogpy-2.6.1``
+    (``pytroll/fogpy-2.6.1`` is read too).
+    """
     tag = repo.tag
-    prefix = f"{repo.name}-"
-    if tag.lower().startswith(prefix.lower()):
-        return tag[len(prefix) :]
+    for name in dict.fromkeys((repo.name, last_segment(repo.name))):
+        prefix = f"{name}-"
+        if tag.lower().startswith(prefix.lower()):
+            return tag[len(prefix) :]
     if tag[:1] in ("v", "V") and tag[1:2].isdigit():
         return tag[1:]
     return tag

@@ -11,7 +11,8 @@ from .writer import canonical_metadata, format_timestamp
 
 PIN_FIELDS = ("tag", "commit_sha", "package_version", "url", "depends_on")
 RELEASE_FIELDS = ("created_at", "created_by", "metadata")
-ENVIRONMENT_FIELDS = ("namespace", "deployed_at", "status")
+# ``status_explicit``: whether the file wrote the status; a change of it changes the export.
+ENVIRONMENT_FIELDS = ("namespace", "deployed_at", "status", "status_explicit")
 
 Change = tuple[Any, Any]
 
@@ -124,7 +125,9 @@ def _count(items: list[str], noun: str) -> str:
 
 def _show(value: Any) -> str:
     value = _plain(value)
-    return "null" if value is None else str(value)
+    if value is None or isinstance(value, bool):
+        return json.dumps(value)  # null, true, false: as a manifest spells them
+    return str(value)
 
 
 def _same(old: Any, new: Any) -> bool:
@@ -194,6 +197,9 @@ def diff_manifests(
     for name, entry in new.environments.items():
         if name in old_envs:
             changes = _fields(old_envs[name], entry, ENVIRONMENT_FIELDS)
+            if "status" in changes:
+                # A new status says it all; whether it is written follows from it.
+                changes.pop("status_explicit", None)
             if changes:
                 diff.changed_environments[name] = changes
     return diff

@@ -67,9 +67,24 @@ class ManifestRejected(Exception):
 
 @dataclass(frozen=True)
 class EnvironmentEntry:
+    """One deployment of the release. ``status_explicit`` is true when the file wrote the
+    ``status`` key, even where it says what is implied (``deployed`` with a ``deployed_at``),
+    so that the key is written back. A status that is not implied is always written, so it is
+    always explicit: two entries are equal exactly when they are written the same."""
+
     namespace: str
     deployed_at: dt.datetime | None = None
     status: str = "deployed"
+    status_explicit: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.status_explicit and self.status != self.implied_status:
+            object.__setattr__(self, "status_explicit", True)
+
+    @property
+    def implied_status(self) -> str:
+        """The status a file means when it leaves the key out."""
+        return "deployed" if self.deployed_at is not None else "planned"
 
 
 @dataclass(frozen=True)

@@ -46,9 +46,8 @@ def manifest_to_tree(manifest: Manifest) -> dict[str, Any]:
             if entry.deployed_at is not None:
                 item["deployed_at"] = format_timestamp(entry.deployed_at)
             item["namespace"] = entry.namespace
-            # The status is written only when it is not what the file would be read as anyway.
-            implied = "deployed" if entry.deployed_at is not None else "planned"
-            if entry.status != implied:
+            # Written when the file wrote it, and always when it is not the implied one.
+            if entry.status_explicit:
                 item["status"] = entry.status
             environments[name] = item
         tree["environments"] = environments

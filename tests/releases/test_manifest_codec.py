@@ -20,6 +20,7 @@ from releases.manifests import (
     ManifestRejected,
     RepositoryEntry,
     check_manifest,
+    diff_manifests,
     dump_manifest,
     parse_manifest,
     read_manifest_file,
@@ -432,7 +433,8 @@ def test_environment_name_with_a_trailing_newline_is_rejected():
         '[{"name": "a", "tag": "v1"}]}',
         "json",
     )
-    assert [e.path for e in errors] == ["environments.prod\n"]
+    # Quoted in the path, so the newline does not reach the terminal raw.
+    assert [e.path for e in errors] == ['environments["prod\\n"]']
 
 
 @pytest.mark.parametrize(
@@ -526,8 +528,8 @@ def test_changelog_url_longer_than_can_be_stored_is_refused():
 # --- the canonical writer ---------------------------------------------------------------------
 
 
-def test_canonical_yaml_puts_keys_in_contract_order_and_drops_what_is_implied():
-    # Every key in reverse order, every implied value spelled out.
+def test_canonical_yaml_puts_keys_in_contract_order_and_keeps_the_statuses_the_file_wrote():
+    # Every key in reverse order, every status spelled out (implied or not): each comes back.
     text = json.dumps(
         {
             "metadata": {"extra": {"b": 1, "a": [True, None]}, "changelog_url": "c", "notes": "n"},
@@ -575,8 +577,10 @@ def test_canonical_yaml_puts_keys_in_contract_order_and_drops_what_is_implied():
           production:
             deployed_at: "2025-01-20T14:30:00Z"
             namespace: "p"
+            status: "deployed"
           qa:
             namespace: "q"
+            status: "planned"
           staging:
             deployed_at: "2025-01-20T14:30:00.5Z"
             namespace: "s"
@@ -725,8 +729,9 @@ def test_the_codec_imports_no_django():
     assert result.returncode == 0, result.stderr
     django_modules, releases_modules = result.stdout.splitlines()
     assert django_modules == "[]"
-    # The package really was loaded (and not, say, an empty namespace).
-    assert "'releases.manifests.reader'" in releases_modules
+    # The package really was loaded (and not, say, an empty namespace), every part of it.
+    for module in ("rules", "located", "yaml_tree", "json_tree", "schema", "reader", "checks"):
+        assert f"'releases.manifests.{module}'" in releases_modules
 
 
 def test_a_metadata_key_ending_in_a_newline_is_quoted_and_round_trips():
@@ -752,7 +757,7 @@ def _nested(depth: int) -> dict:
 
 
 def test_yaml_and_json_allow_the_same_nesting_and_each_reads_the_others_export():
-    from releases.manifests.reader import MAX_DEPTH
+    from releases.manifests.rules import MAX_DEPTH
 
     def document(depth: int) -> dict:
         # document -> metadata -> k ... : the mapping at the bottom sits at `depth`.
@@ -795,7 +800,7 @@ def test_a_manifest_whose_canonical_form_would_be_over_the_limit_is_refused():
 
 
 def test_a_very_broken_document_reports_its_first_errors_and_counts_the_rest():
-    from releases.manifests.reader import MAX_ERRORS
+    from releases.manifests.rules import MAX_ERRORS
 
     text = 'version: "1"\nrepositories:\n' + "".join(
         f'  - {{name: "r{i}", tag: "v1", tga: 1}}\n' for i in range(MAX_ERRORS + 50)
@@ -811,4 +816,149 @@ def test_a_very_broken_document_reports_its_first_errors_and_counts_the_rest():
     assert (errors[-1].code, errors[-1].message) == (
         "too-many-errors",
         "50 more error(s) not shown",
+    )
+
+
+# --- defects of issue 5 -----------------------------------------------------------------------
+
+MINIMAL = 'version: "1"\nrepositories:\n  - name: "a"\n    tag: "v1"\n'
+
+
+@pytest.mark.parametrize("key", ["notes", "changelog_url"])
+@pytest.mark.parametrize("fmt", ["yaml", "json"])
+def test_a_null_note_or_changelog_url_is_kept_and_written_back(key, fmt):
+    # Metadata is free-form and verbatim: null is a value like any other.
+    m = parse_manifest(MINIMAL + f'metadata:\n  {key}: null\n  ticket: "REL-1"\n')
+    assert m.metadata == {key: None, "ticket": "REL-1"}
+
+    text = dump_manifest(m, fmt)
+
+    if fmt == "yaml":
+        assert text.endswith(f'\nmetadata:\n  {key}: null\n  ticket: "REL-1"\n')
+    else:
+        assert json.loads(text)["metadata"] == {key: None, "ticket": "REL-1"}
+    again = parse_manifest(text, format=fmt)
+    assert again == m
+    assert dump_manifest(again, fmt) == text
+
+
+@pytest.mark.parametrize(
+    ("key", "path", "found"),
+    [
+        ("? [1, 2]\n  : x", 'metadata["[1, 2]"]', "a list"),
+        ("{a: 1}: x", 'metadata["{a: 1}"]', "a mapping"),
+    ],
+)
+def test_a_key_that_is_a_list_or_mapping_is_located_at_the_key_and_named(key, path, found):
+    errors = rejection(MINIMAL + f"metadata:\n  ticket: 1\n  {key}\n")
+    # At the key itself (as written) and its line, not at "metadata" on line 5.
+    assert [(e.path, e.line, e.message) for e in errors] == [
+        (path, 7, f"keys must be strings, found {found}")
+    ]
+
+
+def test_a_scalar_key_that_is_not_a_string_names_its_type():
+    errors = rejection(MINIMAL + "metadata:\n  ticket: 1\n  5: x\n  ~: y\n  true: z\n")
+    assert [(e.path, e.line, e.message) for e in errors] == [
+        ("metadata.5", 7, "keys must be strings, found a number"),
+        ("metadata.~", 8, "keys must be strings, found null"),
+        ("metadata.true", 9, "keys must be strings, found a boolean"),
+    ]
+
+
+def test_a_duplicate_dotted_key_beside_a_nested_one_points_at_both_occurrences():
+    text = MINIMAL + "metadata:\n  a.b: 2\n  a:\n    b: 1\n  a.b: 3\n"
+    (error,) = rejection(text)
+    assert (error.code, error.path, error.line) == ("duplicate-key", 'metadata["a.b"]', 9)
+    assert error.message == "duplicate key 'a.b' (first on line 6)"
+
+
+def test_a_dotted_key_and_a_nested_key_are_two_places_for_errors():
+    # Both refused in their own place: the nested one is not swallowed as "already reported".
+    errors = rejection(MINIMAL + "metadata:\n  a.b: yes\n  a:\n    b: on\n")
+    assert [(e.path, e.line) for e in errors] == [('metadata["a.b"]', 6), ("metadata.a.b", 8)]
+
+
+ENVIRONMENTS = (
+    'version: "1"\n'
+    "environments:\n"
+    "  production:\n"
+    '    deployed_at: "2025-01-20T14:30:00Z"\n'
+    '    namespace: "prod"\n'
+    '    status: "deployed"\n'
+    "  qa:\n"
+    '    namespace: "qa"\n'
+    "\n"
+    "repositories:\n"
+    '  - name: "a"\n'
+    '    tag: "v1"\n'
+    "    commit_sha: null\n"
+    "    package_version: null\n"
+)
+
+
+def test_an_explicit_status_is_remembered_and_written_back():
+    m = parse_manifest(ENVIRONMENTS)
+    assert m.environments == {
+        "production": EnvironmentEntry(
+            "prod", at("2025-01-20T14:30:00+00:00"), "deployed", status_explicit=True
+        ),
+        "qa": EnvironmentEntry("qa", None, "planned", status_explicit=False),
+    }
+    assert dump_manifest(m, "yaml") == ENVIRONMENTS
+    assert json.loads(dump_manifest(m, "json"))["environments"] == {
+        "production": {
+            "deployed_at": "2025-01-20T14:30:00Z",
+            "namespace": "prod",
+            "status": "deployed",
+        },
+        "qa": {"namespace": "qa"},
+    }
+
+
+def test_an_implied_status_that_the_file_did_not_write_is_left_out():
+    m = manifest(
+        repo(),
+        environments={
+            "production": EnvironmentEntry("p", at("2025-01-20T14:30:00+00:00"), "deployed"),
+            "qa": EnvironmentEntry("q", None, "planned"),
+            "dev": EnvironmentEntry("d", None, "deployed"),  # not implied: written
+        },
+    )
+    text = dump_manifest(m, "yaml")
+    assert text.count("status:") == 1
+    assert '  dev:\n    namespace: "d"\n    status: "deployed"\n' in text
+
+
+def test_writing_or_dropping_an_implied_status_is_a_change_of_the_environment():
+    written = parse_manifest(ENVIRONMENTS)
+    left_out = parse_manifest(ENVIRONMENTS.replace('    status: "deployed"\n', ""))
+
+    diff = diff_manifests(left_out, written)
+
+    assert diff.changed
+    assert diff.changed_environments == {"production": {"status_explicit": (False, True)}}
+    assert diff.summary() == "updated: production status_explicit false -> true"
+    assert not diff_manifests(written, parse_manifest(ENVIRONMENTS)).changed
+
+
+def test_a_new_status_is_one_change_not_two():
+    before = parse_manifest(ENVIRONMENTS.replace('    status: "deployed"\n', ""))
+    after = parse_manifest(ENVIRONMENTS.replace('status: "deployed"', 'status: "failed"'))
+
+    diff = diff_manifests(before, after)
+
+    assert diff.changed_environments == {"production": {"status": ("deployed", "failed")}}
+    assert diff.summary() == "updated: production status deployed -> failed"
+    # Built in code, a status that is not implied is explicit: it is always written.
+    assert EnvironmentEntry("p", None, "failed").status_explicit is True
+    assert EnvironmentEntry("p", None, "planned").status_explicit is False
+
+
+def test_a_note_that_yaml_reads_as_a_number_is_refused_with_a_hint_to_quote_it():
+    (error,) = rejection(MINIMAL + "metadata:\n  notes: 1.5\n")
+    assert (error.path, error.line, error.message) == (
+        "metadata.notes",
+        6,
+        'must be a string or null, not a number; quote it ("1.5")',
     )
