@@ -184,19 +184,25 @@ def test_a_folder_with_a_bad_file_writes_nothing(tmp_path: Path):
 
 
 @pytest.mark.django_db
-def test_folders_skip_hidden_files_and_anything_that_is_not_a_file(tmp_path: Path):
+def test_folders_skip_hidden_files_and_other_suffixes(tmp_path: Path):
     (tmp_path / "v1.4.yaml").write_text(RELEASE_1_4)
     (tmp_path / "._v1.4.yaml").write_bytes(b"\x00\x05\x16\x07 resource fork")
-    os.mkfifo(tmp_path / "v9.yaml")
+    (tmp_path / ".v1.5.yaml.3f2a9c.tmp").write_text("half-writ")
     (tmp_path / "notes.txt").write_text("not a manifest")
 
     out, _ = run("import_manifest", str(tmp_path))
 
     assert out.splitlines()[-1] == "imported 1 manifest(s): 1 created, 0 updated, 0 unchanged"
+
+
+def test_a_fifo_named_on_the_command_line_is_a_usage_error(tmp_path: Path):
+    os.mkfifo(tmp_path / "v9.yaml")
+
     with pytest.raises(CommandError) as fifo:
         run("validate_manifest", str(tmp_path / "v9.yaml"))
+
     assert fifo.value.returncode == 2
-    assert "not a file or folder" in str(fifo.value)
+    assert str(fifo.value) == f"not a file or folder: {tmp_path}/v9.yaml"
 
 
 @pytest.mark.django_db
@@ -209,7 +215,10 @@ def test_export_into_a_path_that_is_a_file_exits_1_with_a_message(tmp_path: Path
         run("export_manifest", "--all", "--output-dir", str(blocker))
 
     assert failed.value.returncode == 1
-    assert str(failed.value).startswith(f"cannot write to {blocker}")
+    assert str(failed.value) == (
+        f"cannot write {blocker}: it is not a folder; nothing was written"
+    )
+    assert blocker.read_text() == "in the way"
 
 
 def test_progress_shows_on_a_terminal_only(tmp_path: Path):
