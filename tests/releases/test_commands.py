@@ -215,9 +215,7 @@ def test_export_into_a_path_that_is_a_file_exits_1_with_a_message(tmp_path: Path
         run("export_manifest", "--all", "--output-dir", str(blocker))
 
     assert failed.value.returncode == 1
-    assert str(failed.value) == (
-        f"cannot write {blocker}: it is not a folder; nothing was written"
-    )
+    assert str(failed.value) == (f"cannot write {blocker}: it is not a folder; nothing was written")
     assert blocker.read_text() == "in the way"
 
 
