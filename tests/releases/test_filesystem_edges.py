@@ -147,10 +147,16 @@ def test_a_folder_export_that_fails_half_way_writes_nothing_and_says_so(tmp_path
     big = tmp_path / "v9.0.yaml"
     big.write_text(generated_manifest(500, "9.0"))  # about 70 KiB written out
     for args in (["migrate", "-v0"], ["import_manifest", str(EXAMPLES), str(big)]):
-        done = subprocess.run(
-            [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True
+        setup = subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
         )
-        assert done.returncode == 0, done.stderr
+        assert setup.returncode == 0, setup.stderr
     folder = tmp_path / "manifests"
     folder.mkdir()
     (folder / "v1.2.yaml").write_text("old\n")
