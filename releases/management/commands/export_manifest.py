@@ -81,6 +81,7 @@ class Command(RegistryCommand):
         manifest = manifest_as_of(versions[0], when)
         if manifest is None:
             raise CommandError(
-                f"release {versions[0]} did not exist at {format_timestamp(when)}", returncode=1
+                f"release {escape_text(versions[0])} did not exist at {format_timestamp(when)}",
+                returncode=1,
             )
         self.stdout.write(dump_manifest(manifest, options["format"]), ending="")
