@@ -251,7 +251,8 @@ def write_files(directory: Path, contents: Mapping[str, str]) -> list[WrittenFil
             target = directory / name
             link = _check_target(target)
             staged.append((_write_temporary(directory, name, text), target, link))
-    except FolderWriteFailed:
+    except BaseException:
+        # A failure, or an interrupt (Ctrl-C): no temporary file stays behind.
         _remove([temporary for temporary, _, _ in staged])
         raise
     written: list[WrittenFile] = []
@@ -289,7 +290,13 @@ def _write_temporary(directory: Path, name: str, text: str) -> Path:
     data = text.encode("utf-8")
     # O_EXCL | O_NOFOLLOW: a new file of our own, never something already there. Mode 0o666
     # lets the umask decide the permissions, as for any file the user creates.
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+    flags = (
+        os.O_WRONLY
+        | os.O_CREAT
+        | os.O_EXCL
+        | getattr(os, "O_NOFOLLOW", 0)
+        | getattr(os, "O_CLOEXEC", 0)
+    )
     while True:
         temporary = directory / f".{name}.{secrets.token_hex(6)}.tmp"
         try:
