@@ -31,13 +31,15 @@ bootstrap: $(STAMP)
 migrate: bootstrap
 	$(MANAGE) migrate --noinput
 
+# One line per example (findings as a count); `import_manifest -v 2` lists them.
 run: migrate
 	$(MANAGE) import_manifest examples/manifests --only-new
 	$(PY) -m config.dev_superuser
 	@echo "Admin: http://127.0.0.1:$(PORT)/admin/  login: admin / admin"
 	$(MANAGE) runserver 127.0.0.1:$(PORT)
 
-test: migrate
+# pytest-django makes its own test database: the development one (db.sqlite3) is not touched.
+test: bootstrap
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 lint: bootstrap

@@ -184,19 +184,25 @@ def test_a_folder_with_a_bad_file_writes_nothing(tmp_path: Path):
 
 
 @pytest.mark.django_db
-def test_folders_skip_hidden_files_and_anything_that_is_not_a_file(tmp_path: Path):
+def test_folders_skip_hidden_files_and_other_suffixes(tmp_path: Path):
     (tmp_path / "v1.4.yaml").write_text(RELEASE_1_4)
     (tmp_path / "._v1.4.yaml").write_bytes(b"\x00\x05\x16\x07 resource fork")
-    os.mkfifo(tmp_path / "v9.yaml")
+    (tmp_path / ".v1.5.yaml.3f2a9c.tmp").write_text("half-writ")
     (tmp_path / "notes.txt").write_text("not a manifest")
 
     out, _ = run("import_manifest", str(tmp_path))
 
     assert out.splitlines()[-1] == "imported 1 manifest(s): 1 created, 0 updated, 0 unchanged"
+
+
+def test_a_fifo_named_on_the_command_line_is_a_usage_error(tmp_path: Path):
+    os.mkfifo(tmp_path / "v9.yaml")
+
     with pytest.raises(CommandError) as fifo:
         run("validate_manifest", str(tmp_path / "v9.yaml"))
+
     assert fifo.value.returncode == 2
-    assert "not a file or folder" in str(fifo.value)
+    assert str(fifo.value) == f"not a file or folder: {tmp_path}/v9.yaml"
 
 
 @pytest.mark.django_db
@@ -209,7 +215,8 @@ def test_export_into_a_path_that_is_a_file_exits_1_with_a_message(tmp_path: Path
         run("export_manifest", "--all", "--output-dir", str(blocker))
 
     assert failed.value.returncode == 1
-    assert str(failed.value).startswith(f"cannot write to {blocker}")
+    assert str(failed.value) == (f"cannot write {blocker}: it is not a folder; nothing was written")
+    assert blocker.read_text() == "in the way"
 
 
 def test_progress_shows_on_a_terminal_only(tmp_path: Path):
@@ -393,8 +400,9 @@ def test_a_dry_run_on_sqlite_neither_waits_for_nor_blocks_a_writer(tmp_path: Pat
     assert "1.4 would be created" in dry.stdout
 
 
-def test_validate_keeps_files_apart_whose_names_print_alike(tmp_path: Path, capsys):
-    # One name holds the byte 0xff, the other the four characters "\xff": both print as \xff.
+def test_validate_keeps_apart_files_whose_names_could_print_alike(tmp_path: Path, capsys):
+    # One name holds the byte 0xff, the other the four characters "\xff": the first prints as
+    # \xff, the second with its backslash escaped.
     Path(os.fsdecode(bytes(tmp_path) + b"/a\xff.yaml")).write_text(RELEASE_1_4)
     (tmp_path / "a\\xff.yaml").write_text("version: 1.10\nrepositories: []\n")
 
@@ -402,6 +410,182 @@ def test_validate_keeps_files_apart_whose_names_print_alike(tmp_path: Path, caps
         call_command("validate_manifest", str(tmp_path))
 
     out = capsys.readouterr().out
-    assert "1.4 ok" in out
-    assert out.count(": rejected") == 1
+    assert f"{tmp_path}/a\\xff.yaml: 1.4 ok" in out.splitlines()
+    assert f"{tmp_path}/a\\\\xff.yaml: rejected" in out.splitlines()
     assert out.splitlines()[-1] == "checked 2 manifest(s): 1 with errors"
+
+
+# --- options are spelled out -------------------------------------------------------------------
+
+PROJECT_COMMANDS = sorted(
+    path.stem
+    for path in (ROOT / "releases" / "management" / "commands").glob("*.py")
+    if not path.stem.startswith("_")
+)
+
+
+def test_every_project_command_refuses_abbreviated_options():
+    from django.core.management import load_command_class
+
+    from releases.management.base import RegistryCommand
+
+    assert PROJECT_COMMANDS == ["export_manifest", "import_manifest", "validate_manifest"]
+    for name in PROJECT_COMMANDS:
+        command = load_command_class("releases", name)
+        assert isinstance(command, RegistryCommand), name
+        assert command.create_parser("manage.py", name).allow_abbrev is False, name
+
+
+@pytest.mark.parametrize(
+    ("args", "unknown"),
+    [
+        (["import_manifest", "PATH", "--dry"], "--dry"),  # not --dry-run
+        (["import_manifest", "PATH", "--only"], "--only"),  # not --only-new
+        (["export_manifest", "1.4", "--form", "json"], "--form"),  # not --format
+        (["export_manifest", "1.4", "--output", "DIR"], "--output"),  # not --output-dir
+        (["validate_manifest", "PATH", "--form", "json"], "--form"),
+        (["validate_manifest", "PATH", "--verb", "2"], "--verb"),  # not --verbosity
+    ],
+    ids=lambda value: " ".join(value) if isinstance(value, list) else value,
+)
+def test_an_abbreviated_option_is_refused(tmp_path: Path, args: list[str], unknown: str):
+    (tmp_path / "v1.4.yaml").write_text(RELEASE_1_4)
+    args = [str(tmp_path / "v1.4.yaml") if arg == "PATH" else arg for arg in args]
+    args = [str(tmp_path / "out") if arg == "DIR" else arg for arg in args]
+
+    with pytest.raises(CommandError) as refused:
+        run(*args)
+
+    assert str(refused.value).startswith(f"Error: unrecognized arguments: {unknown}")
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_abbreviated_option_exits_2_from_the_shell(tmp_path: Path):
+    (tmp_path / "v1.4.yaml").write_text(RELEASE_1_4)
+    env = dict(
+        os.environ,
+        DJANGO_SETTINGS_MODULE="config.settings.test",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
+    )
+
+    done = manage(env, "import_manifest", str(tmp_path / "v1.4.yaml"), "--dry")
+
+    assert done.returncode == 2
+    assert "error: unrecognized arguments: --dry" in done.stderr
+    assert done.stdout == ""  # nothing was read, nothing imported
+
+
+# --- validate_manifest needs no database -------------------------------------------------------
+
+
+def test_validate_manifest_loads_no_database_service(tmp_path: Path):
+    """The command and the report service import neither the models' services nor a database
+    connection: run as a script against a database that does not exist."""
+    path = tmp_path / "v1.4.yaml"
+    path.write_text(RELEASE_1_4)
+    script = f"""
+import sys, django
+django.setup()
+from django.core.management import call_command
+from django.db import connections
+try:
+    call_command("validate_manifest", {str(path)!r})
+finally:
+    loaded = sorted(m for m in ("releases.importing", "releases.exporting", "releases.history")
+                    if m in sys.modules)
+    assert not loaded, f"validate_manifest loaded {{loaded}}"
+    opened = [alias for alias in connections if connections[alias].connection is not None]
+    assert not opened, f"validate_manifest opened {{opened}}"
+"""
+    env = dict(
+        os.environ,
+        DATABASE_URL="postgres://nobody@127.0.0.1:9/no_such_database",
+        DJANGO_SETTINGS_MODULE="config.settings.test",
+    )
+
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert f"{path}: 1.4 ok" in done.stdout
+
+
+def test_the_validity_report_is_pure_python():
+    script = (
+        "import sys; import releases.manifests.report; "
+        "django = sorted(m for m in sys.modules if m == 'django' or m.startswith('django.')); "
+        "assert not django, django"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_the_validity_report_of_uploaded_texts():
+    from releases.manifests.report import validate_texts
+
+    report = validate_texts(
+        [
+            ("v1.4.yaml", RELEASE_1_4),
+            (
+                "copy.json",
+                json.dumps({"version": "1.4", "repositories": [{"name": "a", "tag": "v1"}]}),
+            ),
+            (
+                "bad\n.yaml",
+                RELEASE_1_4.replace('"2.6.1"\n', '"2.7.0"\n', 1).replace('"1.4"', '"1.5"'),
+            ),
+        ]
+    )
+
+    assert report.as_dict() == {
+        "valid": False,
+        "checked": 3,
+        "failed": 2,
+        "documents": [
+            {
+                "file": "v1.4.yaml",
+                "version": "1.4",
+                "rejected": False,
+                "valid": True,
+                "findings": [],
+            },
+            {
+                "file": "copy.json",
+                "version": None,
+                "rejected": True,
+                "valid": False,
+                "findings": [
+                    {
+                        "code": "duplicate",
+                        "severity": "error",
+                        "path": "version",
+                        "message": "version '1.4' is also in v1.4.yaml",
+                    }
+                ],
+            },
+            {
+                "file": "bad\\n.yaml",
+                "version": "1.5",
+                "rejected": False,
+                "valid": False,
+                "findings": [
+                    {
+                        "code": "version-mismatch",
+                        "severity": "error",
+                        "path": "repositories[0].package_version",
+                        "message": report.documents[2].findings[0].message,
+                    }
+                ],
+            },
+        ],
+    }
+    assert "2.7.0" in report.documents[2].findings[0].message

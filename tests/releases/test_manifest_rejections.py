@@ -893,7 +893,7 @@ def test_strict_import_names_every_error_finding_and_no_warnings(before, tmp_pat
 def test_without_strict_the_same_findings_are_stored_and_printed(db, tmp_path):
     path = tmp_path / "v1.4.yaml"
     path.write_text(edit('commit_sha: "abcdef1"', 'commit_sha: "not-a-sha"'), encoding="utf-8")
-    out, _ = run_import(str(path))
+    out, _ = run_import(str(path), "-v", "2")
     assert "  repositories[2].commit_sha: error: 'not-a-sha' is not a commit SHA" in out
     pin = RepositoryPin.objects.get(release__version="1.4", repository__name="brand-new-repo")
     assert pin.validation_state == RepositoryPin.ValidationState.INVALID

@@ -42,4 +42,4 @@ def test_query_count_does_not_grow_with_the_number_of_pins():
     # And the numbers stay small: a regression to per-pin queries would show here first.
     assert small["create"] <= 30
     assert small["unchanged"] <= 6
-    assert small["export"] <= 5
+    assert small["export"] <= 4

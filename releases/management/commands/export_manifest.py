@@ -5,18 +5,23 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from releases.exporting import UnknownRelease, export_release, export_to_directory
 from releases.history import manifest_as_of
+from releases.management.base import RegistryCommand
 from releases.manifests import dump_manifest, format_timestamp, parse_timestamp
+from releases.manifests.files import FolderWriteFailed, WrittenFile, display_path, escape_text
 
 
-class Command(BaseCommand):
+class Command(RegistryCommand):
     help = (
         "Export stored releases as canonical manifests: one version to stdout, or files "
-        "DIR/v<version>.<format> with --output-dir. Exit 0 ok, 1 unknown version (or not "
-        "writable), 2 usage."
+        "DIR/v<version>.<format> with --output-dir. A folder export writes nothing outside "
+        "DIR: each file goes to a temporary name in DIR and is renamed into place once all are "
+        "written, replacing (never following) a symbolic link of the same name; if writing "
+        "fails, the message says what was written (normally nothing). Exit 0 ok, 1 unknown "
+        "version or not writable, 2 usage."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -50,14 +55,18 @@ class Command(BaseCommand):
                 directory, None if options["all"] else versions, options["format"]
             )
         except UnknownRelease as exc:
+            raise CommandError(escape_text(str(exc)), returncode=1) from None
+        except FolderWriteFailed as exc:
             raise CommandError(str(exc), returncode=1) from None
-        except OSError as exc:
-            raise CommandError(
-                f"cannot write to {exc.filename or directory}: {exc.strerror}", returncode=1
-            ) from None
-        for path in written:
-            self.stdout.write(str(path))
-        self.stdout.write(f"exported {len(written)} manifest(s) to {directory}")
+        for file in written:
+            self.stdout.write(self.describe(file))
+        self.stdout.write(f"exported {len(written)} manifest(s) to {display_path(directory)}")
+
+    def describe(self, file: WrittenFile) -> str:
+        if file.replaced_link is None:
+            return display_path(file.path)
+        # Said out loud: the folder held a link here, and now holds the file itself.
+        return f"{display_path(file.path)} (replaced a symbolic link to {file.replaced_link})"
 
     def export_as_of(self, versions: list[str], options: dict[str, Any]) -> None:
         if options["all"] or len(versions) != 1 or options["output_dir"] is not None:
@@ -72,6 +81,7 @@ class Command(BaseCommand):
         manifest = manifest_as_of(versions[0], when)
         if manifest is None:
             raise CommandError(
-                f"release {versions[0]} did not exist at {format_timestamp(when)}", returncode=1
+                f"release {escape_text(versions[0])} did not exist at {format_timestamp(when)}",
+                returncode=1,
             )
         self.stdout.write(dump_manifest(manifest, options["format"]), ending="")

@@ -5,17 +5,21 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.conf import settings
+from django.core.management.base import CommandError, CommandParser
 
-from releases.importing import duplicate_versions, read_manifests
 from releases.management.arguments import manifest_paths
-from releases.manifests import Finding, Manifest, ManifestRejected, check_manifest
+from releases.management.base import RegistryCommand
+from releases.manifests.report import DocumentReport, validate_files
 from releases.progress import Progress
 
 
-class Command(BaseCommand):
+# Only the pure codec (releases.manifests) is used here: no model, no import service, so the
+# command runs where no database is configured or reachable (a CI job checking a pull request).
+class Command(RegistryCommand):
     help = (
-        "Check manifest files (offline checks) without touching the database. "
+        "Check manifest files (offline checks) without touching the database: one line per "
+        "file, each finding below it. --format json prints the same as a JSON list. "
         "Exit 0 no errors, 1 errors, 2 usage."
     )
     requires_system_checks: list[str] = []
@@ -28,61 +32,33 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         files = manifest_paths(options["paths"])
         progress = Progress(self.stderr, len(files), "checking")
-        outcomes = read_manifests(files, progress=lambda path: progress.step(str(path)))
+        report = validate_files(
+            files, max_bytes=settings.REGISTRY_MANIFEST_MAX_BYTES, progress=progress.step
+        )
         progress.close()
-        # What import_manifest would refuse for the whole call is refused here too.
-        accepted = [
-            (index, source, manifest)
-            for index, (source, manifest) in enumerate(outcomes)
-            if isinstance(manifest, Manifest)
-        ]
-        duplicates = duplicate_versions([(source, m) for _, source, m in accepted])
-        for position, rejection in duplicates.items():
-            index, source, _ = accepted[position]
-            outcomes[index] = (source, rejection)
-        reports = [
-            self.refused(outcome)
-            if isinstance(outcome, ManifestRejected)
-            else self.report(source, outcome)
-            for source, outcome in outcomes
-        ]
         if options["format"] == "json":
-            self.stdout.write(json.dumps(reports, indent=2))
+            self.stdout.write(
+                json.dumps([document.as_dict() for document in report.documents], indent=2)
+            )
         else:
-            for report in reports:
-                self.stdout.write(self.describe(report))
-                for finding in report["findings"]:
-                    self.stdout.write(f"  {Finding.from_dict(finding).format()}")
-        failed = sum(1 for report in reports if not report["valid"])
-        if options["format"] == "text":
-            self.stdout.write(f"checked {len(reports)} manifest(s): {failed} with errors")
-        if failed:
-            raise CommandError(f"{failed} of {len(reports)} manifest(s) have errors", returncode=1)
+            for document in report.documents:
+                self.stdout.write(self.describe(document))
+                for finding in document.findings:
+                    self.stdout.write(f"  {finding.format()}")
+            self.stdout.write(
+                f"checked {len(report.documents)} manifest(s): {report.failed} with errors"
+            )
+        if report.failed:
+            raise CommandError(
+                f"{report.failed} of {len(report.documents)} manifest(s) have errors", returncode=1
+            )
 
-    def refused(self, exc: ManifestRejected) -> dict[str, Any]:
-        return {
-            "file": exc.source,
-            "version": None,
-            "rejected": True,
-            "valid": False,
-            "findings": [error.as_dict() for error in exc.errors],
-        }
-
-    def report(self, source: str, manifest: Manifest) -> dict[str, Any]:
-        findings = check_manifest(manifest)
-        return {
-            "file": source,
-            "version": manifest.version,
-            "rejected": False,
-            "valid": not any(finding.severity == "error" for finding in findings),
-            "findings": [finding.as_dict() for finding in findings],
-        }
-
-    def describe(self, report: dict[str, Any]) -> str:
-        if report["rejected"]:
-            return f"{report['file']}: rejected"
-        errors = sum(1 for finding in report["findings"] if finding["severity"] == "error")
-        warnings = len(report["findings"]) - errors
-        if not report["findings"]:
-            return f"{report['file']}: {report['version']} ok"
-        return f"{report['file']}: {report['version']} {errors} error(s), {warnings} warning(s)"
+    def describe(self, document: DocumentReport) -> str:
+        if document.rejected:
+            return f"{document.source}: rejected"
+        if not document.findings:
+            return f"{document.source}: {document.version} ok"
+        return (
+            f"{document.source}: {document.version} {document.errors} error(s), "
+            f"{document.warnings} warning(s)"
+        )
