@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import fields
 from pathlib import Path
 
 from .manifests import EnvironmentEntry, Manifest, RepositoryEntry, dump_manifest
 from .models import EnvironmentDeployment, Release, RepositoryPin
+
+# Until the codec's EnvironmentEntry has status_explicit (issue 5), it is passed only if it does.
+_EXPLICIT = "status_explicit" in {entry_field.name for entry_field in fields(EnvironmentEntry)}
 
 
 class UnknownRelease(LookupError):
@@ -58,6 +62,7 @@ def build_manifest(
                 namespace=deployment.namespace,
                 deployed_at=deployment.deployed_at,
                 status=deployment.status,
+                **({"status_explicit": deployment.status_explicit} if _EXPLICIT else {}),
             )
             for deployment, name in deployments
         },
