@@ -151,10 +151,13 @@ class Release(TracksStoredValues):
         # The revision is only ever bumped in the database (releases.changes): an instance
         # loaded before another batch must not write its older number back.
         if not self._state.adding and kwargs.get("update_fields") is None and self.pk is not None:
+            deferred = self.get_deferred_fields()
             kwargs["update_fields"] = [
                 field.attname
                 for field in self._meta.concrete_fields
-                if not field.primary_key and field.attname != "revision"
+                if not field.primary_key
+                and field.attname != "revision"
+                and field.attname not in deferred
             ]
         super().save(*args, **kwargs)
 
