@@ -17,7 +17,8 @@ its transaction, it
 3. sends :data:`release_changed` once per release, with a frozen :class:`ReleaseChange`.
 
 Receivers run in the transaction (so an outbox row they write commits or rolls back with the
-change) and must schedule any side effect with ``transaction.on_commit``. A save or delete
+change) and must schedule any side effect with ``transaction.on_commit``; they must not write
+releases, pins or deployments themselves (the batch has ended). A save or delete
 outside any batch is a batch of its own (source :data:`DIRECT`). Nothing is reported for a
 write that changes nothing.
 """
@@ -101,6 +102,8 @@ class _Rows:
             actions[key] = action
         elif before == "created" and action == "deleted":
             del actions[key]  # came and went within the batch
+        elif before == "deleted" and action == "created":
+            actions[key] = "changed"  # went and came back
         elif action == "deleted" or before == "changed":
             actions[key] = action
 

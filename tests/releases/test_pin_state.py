@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 from django.forms import modelform_factory
 from django.utils import timezone
 
-from releases.models import PinMoved, RepositoryPin
+from releases.models import PinMoved, Release, RepositoryPin
 from releases.pin_state import state_of
 
 from .manifests import RELEASE_1_4, import_text
@@ -104,7 +104,8 @@ def test_a_save_that_leaves_tag_commit_and_url_keeps_online_results():
 
 def test_a_pin_cannot_change_release():
     import_text(RELEASE_1_4)
-    other = import_text(RELEASE_1_4.replace('version: "1.4"', 'version: "1.5"')).release
+    import_text(RELEASE_1_4.replace('version: "1.4"', 'version: "1.5"'))
+    other = Release.objects.get(version="1.5")
     pin = RepositoryPin.objects.get(release__version="1.4", repository__name="chempipe-plugins")
 
     pin.release = other
