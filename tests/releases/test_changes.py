@@ -321,3 +321,22 @@ def test_admin_save_of_200_pins_makes_no_per_pin_queries_of_ours(
     # Django's formset looks each posted row up by its id (one query per row); nothing else
     # grows with the number of pins: not the checks, the change report or the revision.
     assert measure(200) - measure(10) == 190
+
+
+def test_a_nested_batch_that_raises_is_forgotten_and_the_outer_one_still_reports(announced):
+    import_text(RELEASE_1_4)
+    announced.clear()
+
+    with changes.batch(changes.GIT, actor="sync") as outer:
+        fogpy = RepositoryPin.objects.get(repository__name="fogpy")
+        fogpy.tag = "v2.6.2"
+        fogpy.save()
+        with pytest.raises(RuntimeError), changes.batch(changes.VALIDATION):
+            RepositoryPin.objects.get(repository__name="fogpy_utils").delete()
+            raise RuntimeError
+        assert changes.current() is outer
+
+    (change,) = announced
+    assert (change.source, change.actor, change.revision) == (changes.GIT, "sync", 2)
+    assert change.pins == RowChanges(changed=("fogpy",))
+    assert RepositoryPin.objects.count() == 3
