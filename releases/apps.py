@@ -5,3 +5,7 @@ class ReleasesConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "releases"
     verbose_name = "Releases"
+
+    def ready(self) -> None:
+        # Connects the receivers that report model saves and deletes to releases.changes.
+        from . import signals  # noqa: F401

@@ -17,7 +17,7 @@ def manifest_as_of(version: str, when: dt.datetime) -> Manifest | None:
     ``None`` when the release did not exist then (or had been deleted). Six queries, whatever
     the size of the release.
     """
-    release = Release.history.as_of(when).filter(version=version).first()
+    release = _release_as_of(version, when)
     if release is None:
         return None
     pins = list(
@@ -49,4 +49,22 @@ def manifest_as_of(version: str, when: dt.datetime) -> Manifest | None:
         release,
         [(pin, pin_names[pin.pk], depends_on[pin.pk]) for pin in pins],
         [(deployment, environments[deployment.environment_id]) for deployment in deployments],
+    )
+
+
+def _release_as_of(version: str, when: dt.datetime) -> Release | None:
+    """The release row as its last history record before ``when`` has it.
+
+    Built from the record itself: ``Release.history.as_of`` would query the live row for
+    the fields history does not keep (the revision).
+    """
+    record = (
+        Release.history.filter(version=version, history_date__lte=when)
+        .order_by("-history_date", "-history_id")
+        .first()
+    )
+    if record is None or record.history_type == "-":
+        return None
+    return Release(
+        **{field.attname: getattr(record, field.attname) for field in record.tracked_fields}
     )

@@ -1,9 +1,14 @@
-"""Releases, the pins that make them up, and where they are deployed."""
+"""Releases, the pins that make them up, and where they are deployed.
+
+Every save and delete of these models is reported to :mod:`releases.changes` (through
+:mod:`releases.signals`), which bumps the release's ``revision`` once per batch of changes.
+"""
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Collection, Iterable
+from typing import Any, ClassVar
 
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
@@ -18,8 +23,71 @@ from .manifests.reader import parse_metadata_json
 from .manifests.rules import NAMESPACE_RE, VERSION_RE
 from .querysets import ReleaseQuerySet
 
+# The metadata keys stored in columns of their own when their value is a string.
+METADATA_COLUMNS = ("notes", "changelog_url")
 
-class Release(models.Model):
+
+class TracksStoredValues(models.Model):
+    """Remembers the values a row was loaded with, so that a save knows what it changes.
+
+    Saves and deletes outside any :func:`releases.changes.batch` run as a batch of their own,
+    so that a cascade (a release with its pins) is reported, and bumps the revision, once.
+    """
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        from . import changes
+
+        with changes.batch_if_none():
+            super().save(*args, **kwargs)
+            self.remember_stored_values()
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        from . import changes
+
+        with changes.batch_if_none():
+            return super().delete(*args, **kwargs)
+
+    @classmethod
+    def from_db(
+        cls, db: str | None, field_names: Collection[str], values: Collection[Any], **kwargs: Any
+    ) -> Any:
+        instance = super().from_db(db, field_names, values, **kwargs)
+        # The loaded tuple as is (cheap for a thousand rows); looked at only when saving.
+        instance._stored = (field_names, values)
+        return instance
+
+    def stored_values(self) -> dict[str, Any] | None:
+        """The values as loaded from the database; ``None`` for a row not loaded from it."""
+        stored = self.__dict__.get("_stored")
+        if stored is None:
+            return None
+        names, values = stored
+        # Django passes attnames (``release_id``), the loaded subset when fields are deferred.
+        return dict(zip(names, values, strict=True))
+
+    def changed_fields(self, names: Iterable[str] | None = None) -> set[str] | None:
+        """The attnames among ``names`` (default: every tracked one) whose value differs from
+        the stored one; ``None`` when there is no stored row to compare with."""
+        stored = self.stored_values()
+        if stored is None:
+            return None
+        wanted = self.tracked_fields if names is None else tuple(names)
+        return {name for name in wanted if name in stored and stored[name] != getattr(self, name)}
+
+    # The fields whose change is a change of the release (the rest is bookkeeping).
+    tracked_fields: ClassVar[tuple[str, ...]] = ()
+    _stored: tuple[Collection[str], Collection[Any]]
+
+    def remember_stored_values(self) -> None:
+        """After a save: what is in the row now is what the next save compares with."""
+        fields = self._meta.concrete_fields
+        self._stored = ([f.attname for f in fields], [getattr(self, f.attname) for f in fields])
+
+
+class Release(TracksStoredValues):
     """A product version ("1.4") pinned to a tag, commit and package version per repository."""
 
     version = models.CharField(
@@ -48,9 +116,26 @@ class Release(models.Model):
     )
     recorded_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
-    history = HistoricalRecords()
+    revision = models.PositiveBigIntegerField(
+        default=0,
+        editable=False,
+        help_text="Bumped once by every batch of changes to the release, its pins or "
+        "deployments (releases.changes); what a client compares, as an ETag.",
+    )
+    # The revision is not history: it is bumped by an UPDATE that leaves no record.
+    history = HistoricalRecords(excluded_fields=["revision"])
 
     objects = ReleaseQuerySet.as_manager()
+
+    tracked_fields = (
+        "version",
+        "created_at",
+        "created_by",
+        "notes",
+        "changelog_url",
+        "metadata_extra",
+        "findings",
+    )
 
     class Meta:
         ordering = ["-recorded_at", "-pk"]
@@ -63,6 +148,20 @@ class Release(models.Model):
     def __str__(self) -> str:
         return self.version
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # The revision is only ever bumped in the database (releases.changes): an instance
+        # loaded before another batch must not write its older number back.
+        if not self._state.adding and kwargs.get("update_fields") is None and self.pk is not None:
+            deferred = self.get_deferred_fields()
+            kwargs["update_fields"] = [
+                field.attname
+                for field in self._meta.concrete_fields
+                if not field.primary_key
+                and field.attname != "revision"
+                and field.attname not in deferred
+            ]
+        super().save(*args, **kwargs)
+
     def clean(self) -> None:
         if self.metadata_extra:
             try:
@@ -73,16 +172,37 @@ class Release(models.Model):
 
     @property
     def metadata(self) -> dict[str, Any] | None:
-        """The manifest's metadata mapping, rebuilt: notes, changelog_url, then the rest."""
+        """The manifest's metadata mapping, rebuilt: notes, changelog_url, then the rest.
+
+        ``notes`` and ``changelog_url`` have columns of their own when they are strings; any
+        other value of theirs (``notes: null``) is kept with the rest in ``metadata_extra``.
+        """
         if self.metadata_extra is None and self.notes is None and self.changelog_url is None:
             return None
+        rest: dict[str, Any] = json.loads(self.metadata_extra or "{}")
         data: dict[str, Any] = {}
-        if self.notes is not None:
-            data["notes"] = self.notes
-        if self.changelog_url is not None:
-            data["changelog_url"] = self.changelog_url
-        data.update(json.loads(self.metadata_extra or "{}"))
+        for key in METADATA_COLUMNS:
+            column = getattr(self, key)
+            if column is not None:
+                data[key] = column
+            elif key in rest:
+                data[key] = rest[key]
+        data.update((key, value) for key, value in rest.items() if key not in data)
         return data
+
+    def set_metadata(self, metadata: dict[str, Any] | None) -> None:
+        """Store a manifest's metadata mapping: string notes and changelog URL in their
+        columns, everything else verbatim and in order as JSON text."""
+        if metadata is None:
+            self.notes = self.changelog_url = self.metadata_extra = None
+            return
+        columns = {
+            key: metadata[key] for key in METADATA_COLUMNS if isinstance(metadata.get(key), str)
+        }
+        self.notes = columns.get("notes")
+        self.changelog_url = columns.get("changelog_url")
+        rest = {key: value for key, value in metadata.items() if key not in columns}
+        self.metadata_extra = json.dumps(rest, ensure_ascii=False)
 
 
 class ValidationState(models.TextChoices):
@@ -101,8 +221,13 @@ class DeploymentStatus(models.TextChoices):
     RETIRED = "retired"
 
 
-class RepositoryPin(models.Model):
-    """One repository of a release: its tag, commit and package version."""
+class RepositoryPin(TracksStoredValues):
+    """One repository of a release: its tag, commit and package version.
+
+    Its ``validation_state`` is derived from its ``findings`` (:mod:`releases.pin_state`) on
+    every save; neither they nor ``validated_at`` are edited by hand. A pin belongs to one
+    release for life.
+    """
 
     ValidationState = ValidationState
 
@@ -122,12 +247,30 @@ class RepositoryPin(models.Model):
     depends_on = models.ManyToManyField(
         "self", through="PinDependency", symmetrical=False, related_name="required_by", blank=True
     )
+    # Not editable: no form (admin or other) offers them; releases.pin_state derives them.
     validation_state = models.CharField(
-        max_length=16, choices=ValidationState.choices, default=ValidationState.UNCHECKED
+        max_length=16,
+        choices=ValidationState.choices,
+        default=ValidationState.UNCHECKED,
+        editable=False,
     )
-    findings = models.JSONField(default=list, blank=True, help_text="Findings about this pin.")
-    validated_at = models.DateTimeField(null=True, blank=True)
+    findings = models.JSONField(
+        default=list, blank=True, editable=False, help_text="Findings about this pin."
+    )
+    validated_at = models.DateTimeField(null=True, blank=True, editable=False)
     history = HistoricalRecords()
+
+    tracked_fields = (
+        "repository_id",
+        "position",
+        "tag",
+        "commit_sha",
+        "package_version",
+        "url",
+        "validation_state",
+        "findings",
+        "validated_at",
+    )
 
     class Meta:
         ordering = ["release", "position", "pk"]
@@ -145,8 +288,40 @@ class RepositoryPin(models.Model):
     def __str__(self) -> str:
         return f"{self.repository.name} {self.tag}"
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        from .pin_state import reset_online_results_if_moved_on, state_of
 
-class PinDependency(models.Model):
+        if self.moved_to_another_release():
+            raise PinMoved(PinMoved.message)
+        reset_online_results_if_moved_on(self)
+        self.validation_state = state_of(
+            self.findings, checked_online=self.validated_at is not None
+        )
+        super().save(*args, **kwargs)
+
+    def validate_constraints(self, exclude: Any = None) -> None:
+        # Django checks a CheckConstraint with a query (in a savepoint) per row: three queries
+        # per pin of a release page. A tag is required by its field and the state is derived,
+        # so only the uniqueness is left to check here (the database still enforces all).
+        super().validate_constraints(exclude={*(exclude or ()), "tag", "validation_state"})
+
+    def moved_to_another_release(self) -> bool:
+        stored = self.stored_values()
+        return bool(stored and "release_id" in stored and stored["release_id"] != self.release_id)
+
+    def clean(self) -> None:
+        if self.moved_to_another_release():
+            raise ValidationError({"release": PinMoved.message})
+
+
+class PinMoved(ValueError):
+    """A pin belongs to one release for life: its dependencies and history are that
+    release's."""
+
+    message = "A pin belongs to one release for life; add a pin to the other release instead."
+
+
+class PinDependency(TracksStoredValues):
     """``pin`` depends on ``depends_on``, another pin of the same release."""
 
     pin = models.ForeignKey(
@@ -157,6 +332,8 @@ class PinDependency(models.Model):
     )
     position = models.PositiveIntegerField(default=0)
     history = HistoricalRecords()
+
+    tracked_fields = ("pin_id", "depends_on_id", "position")
 
     class Meta:
         ordering = ["pin", "position", "pk"]
@@ -175,7 +352,7 @@ class PinDependency(models.Model):
             )
 
 
-class EnvironmentDeployment(models.Model):
+class EnvironmentDeployment(TracksStoredValues):
     """A release deployed (or planned) in an environment, in its own namespace.
 
     One per release and environment; several releases may be live in one environment at once.
@@ -193,8 +370,20 @@ class EnvironmentDeployment(models.Model):
     )
     deployed_at = models.DateTimeField(null=True, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DEPLOYED)
+    # The manifest wrote its status (even the default one), so an export writes it back.
+    status_explicit = models.BooleanField(default=False, editable=False)
     position = models.PositiveIntegerField(default=0, help_text="Order in the manifest.")
     history = HistoricalRecords()
+
+    tracked_fields = (
+        "release_id",
+        "environment_id",
+        "namespace",
+        "deployed_at",
+        "status",
+        "status_explicit",
+        "position",
+    )
 
     class Meta:
         ordering = ["release", "position", "pk"]
@@ -213,3 +402,7 @@ class EnvironmentDeployment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.release_id} in {self.environment_id} ({self.namespace})"
+
+    def validate_constraints(self, exclude: Any = None) -> None:
+        # As for pins: the fields' own validation covers these check constraints.
+        super().validate_constraints(exclude={*(exclude or ()), "namespace", "status"})

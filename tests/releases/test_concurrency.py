@@ -1,4 +1,5 @@
-"""Two imports of the same new release at once: one wins, the other fails cleanly."""
+"""Imports at the same time on PostgreSQL: one wins a race for a release, history follows the
+order they took effect in, and imports of different releases do not collide."""
 
 from __future__ import annotations
 
@@ -8,8 +9,11 @@ from dataclasses import replace
 
 import pytest
 from django.db import connection, transaction
+from django.utils import timezone
 
+from registry.models import Environment, Repository
 from releases.exporting import export_release
+from releases.history import manifest_as_of
 from releases.importing import import_manifests
 from releases.manifests import Manifest, ManifestRejected, dump_manifest, parse_manifest
 from releases.models import Release, RepositoryPin
@@ -160,3 +164,108 @@ def test_an_import_that_changes_nothing_takes_no_lock():
 
     assert finished_while_locked
     assert outcome == {"action": "unchanged"}
+
+
+def wait_for_a_lock_wait() -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not waiting_on_a_lock():
+        time.sleep(0.05)
+    assert waiting_on_a_lock(), "the second import never waited for the lock"
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_history_of_overlapping_imports_is_dated_in_the_order_they_took_effect():
+    import_manifests([("v1.4.yaml", parse_manifest(RELEASE_1_4))])
+    first = parse_manifest(RELEASE_1_4.replace('tag: "v2.6.1"', 'tag: "v2.6.2"'))
+    second = parse_manifest(RELEASE_1_4.replace('tag: "v2.6.1"', 'tag: "v2.6.3"'))
+    locked = threading.Event()
+    second_waits = threading.Event()
+    outcome: dict[str, str] = {}
+
+    def first_import() -> None:
+        # A pipeline's transaction that holds the release before it imports (as an API
+        # request would): the second import starts, and reads, before the first writes.
+        try:
+            with transaction.atomic():
+                list(Release.objects.select_for_update().filter(version="1.4"))
+                locked.set()
+                second_waits.wait(timeout=30)
+                (result,) = import_manifests([("pipeline-a/v1.4.yaml", first)])
+                outcome["first"] = result.action
+        finally:
+            connection.close()
+
+    def second_import() -> None:
+        locked.wait(timeout=30)
+        try:
+            (result,) = import_manifests([("pipeline-b/v1.4.yaml", second)])
+            outcome["second"] = result.action
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=first_import), threading.Thread(target=second_import)]
+    for thread in threads:
+        thread.start()
+    locked.wait(timeout=30)
+    wait_for_a_lock_wait()
+    second_waits.set()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert outcome == {"first": "updated", "second": "updated"}
+    live = export_release("1.4")
+    assert live == dump_manifest(second)
+    # The point-in-time answer for now is the live state, not the first import's.
+    as_of_now = manifest_as_of("1.4", timezone.now())
+    assert as_of_now is not None
+    assert dump_manifest(as_of_now) == live
+    tags = RepositoryPin.history.filter(repository__name="fogpy").order_by("history_date")
+    assert [record.tag for record in tags] == ["v2.6.1", "v2.6.2", "v2.6.3"]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_imports_of_different_releases_sharing_new_repositories_both_succeed():
+    shared = RELEASE_1_4.replace('"fogpy_utils"', '"fogpy-shared-utils"')
+    first = parse_manifest(shared)
+    second = parse_manifest(shared.replace('version: "1.4"', 'version: "1.5"'))
+    first_has_written = threading.Event()
+    let_first_commit = threading.Event()
+    outcome: dict[str, object] = {}
+
+    def run(name: str, manifest: Manifest, hold: bool) -> None:
+        def wait(_result: object) -> None:
+            first_has_written.set()
+            let_first_commit.wait(timeout=30)
+
+        try:
+            (result,) = import_manifests([(name, manifest)], progress=wait if hold else None)
+            outcome[name] = result.action
+        except ManifestRejected as exc:
+            outcome[name] = exc
+        finally:
+            connection.close()
+
+    a = threading.Thread(target=run, args=("pipeline-a/v1.4.yaml", first, True))
+    b = threading.Thread(target=run, args=("pipeline-b/v1.5.yaml", second, False))
+    a.start()
+    first_has_written.wait(timeout=30)
+    b.start()
+    # The second waits on the first's uncommitted repositories and environment.
+    wait_for_a_lock_wait()
+    let_first_commit.set()
+    a.join(timeout=30)
+    b.join(timeout=30)
+
+    assert outcome == {"pipeline-a/v1.4.yaml": "created", "pipeline-b/v1.5.yaml": "created"}
+    assert Repository.objects.count() == 3
+    assert Environment.objects.count() == 1
+    # One creation record per repository and environment: the first import's.
+    created = Repository.history.filter(history_type="+")
+    assert created.count() == 3
+    assert set(created.values_list("history_change_reason", flat=True)) == {
+        "imported from pipeline-a/v1.4.yaml"
+    }
+    assert Environment.history.filter(history_type="+").count() == 1
+    assert export_release("1.5") == dump_manifest(second)

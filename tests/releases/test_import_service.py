@@ -6,10 +6,13 @@ from dataclasses import replace
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from registry.models import Environment, Repository
-from releases.exporting import export_release
+from releases import changes
+from releases.exporting import export_release, release_to_manifest
+from releases.importing import import_manifests, is_conflict
 from releases.manifests import ManifestRejected, dump_manifest, parse_manifest
 from releases.models import EnvironmentDeployment, PinDependency, Release, RepositoryPin
 
@@ -337,3 +340,84 @@ def test_release_level_findings_are_stored_on_the_release():
 
     import_text(RELEASE_1_4)
     assert Release.objects.get().findings == []
+
+
+def test_metadata_notes_of_another_type_round_trip_through_the_database():
+    manifest = parse_manifest(RELEASE_1_4)
+    odd = replace(
+        manifest, metadata={"notes": None, "ticket": "REL-140", "changelog_url": 7, "z": [1]}
+    )
+
+    import_manifests([("v1.4.yaml", odd)])
+
+    release = Release.objects.get()
+    assert (release.notes, release.changelog_url) == (None, None)
+    assert release.metadata == {"notes": None, "changelog_url": 7, "ticket": "REL-140", "z": [1]}
+    assert list(release.metadata) == ["notes", "changelog_url", "ticket", "z"]
+    assert export_release("1.4") == dump_manifest(odd)
+    assert import_manifests([("again.yaml", odd)])[0].action == "unchanged"
+    # A string again goes back to its column.
+    import_text(RELEASE_1_4)
+    release.refresh_from_db()
+    assert (release.notes, release.metadata) == (
+        "Production release",
+        {"notes": "Production release", "ticket": "REL-140"},
+    )
+
+
+def test_an_explicit_status_is_stored_and_given_back():
+    manifest = parse_manifest(RELEASE_1_4)
+    entry = manifest.environments["production"]
+    # The codec marks a status the file wrote (releases/manifests, issue 5).
+    object.__setattr__(entry, "status_explicit", True)
+
+    import_manifests([("v1.4.yaml", manifest)])
+
+    assert EnvironmentDeployment.objects.get().status_explicit is True
+    exported = release_to_manifest(Release.objects.with_manifest_data().get())
+    assert getattr(exported.environments["production"], "status_explicit", True) is True
+
+
+def test_a_new_environment_after_one_at_the_top_of_the_display_order_range():
+    Environment.objects.create(name="last", display_order=2_147_483_647)
+    two = RELEASE_1_4.replace(
+        '    namespace: "prod-v1.4"\n',
+        '    namespace: "prod-v1.4"\n  staging:\n    namespace: "staging-v1.4"\n',
+    )
+
+    result = import_text(two)
+
+    assert result.action == "created"
+    orders = dict(Environment.objects.values_list("name", "display_order"))
+    assert orders == {"last": 2_147_483_647, "production": 2_147_483_647, "staging": 2_147_483_647}
+
+
+def test_only_a_racing_create_of_the_release_is_a_conflict():
+    Release.objects.create(version="1.4")
+    Repository.objects.create(name="fogpy")
+    errors = {}
+    for name, action in {
+        "release version": lambda: Release.objects.bulk_create([Release(version="1.4")]),
+        "repository name": lambda: Repository.objects.bulk_create([Repository(name="fogpy")]),
+        "empty tag": lambda: RepositoryPin.objects.bulk_create(
+            [RepositoryPin(release=Release.objects.get(), repository_id=1, tag="")]
+        ),
+    }.items():
+        with pytest.raises(IntegrityError) as raised, transaction.atomic():
+            action()
+        errors[name] = is_conflict(raised.value)
+
+    assert errors == {"release version": True, "repository name": False, "empty tag": False}
+
+
+def test_any_other_integrity_error_is_raised_with_its_cause_not_called_a_conflict():
+    def faulty_receiver(sender: object, change: object, **kwargs: object) -> None:
+        Environment.objects.bulk_create([Environment(name="production")])  # already there
+
+    changes.release_changed.connect(faulty_receiver, dispatch_uid="faulty")
+    try:
+        with pytest.raises(IntegrityError, match=r"(?i)unique"):
+            import_text(RELEASE_1_4)
+    finally:
+        changes.release_changed.disconnect(dispatch_uid="faulty")
+    assert Release.objects.count() == 0

@@ -1,0 +1,381 @@
+"""The one change hook: every write to a release, its pins or its deployments is reported here.
+
+A write path opens a :func:`batch` around its transaction, naming its source (``"admin"``,
+``"import manifests/v1.4.yaml"``, later ``"api"``, ``"validation"``, ``"git"``) and who acts::
+
+    with changes.batch(changes.ADMIN, user=request.user):
+        release.save()
+        pin.save()
+
+Model saves and deletes report through signals (:mod:`releases.signals`); bulk writers (the
+importer) call :meth:`Batch.report` themselves. When the outermost batch ends, still inside
+its transaction, it
+
+1. recomputes the offline findings of every release changed by a path that did not
+   (:func:`releases.pin_state.recheck_releases`),
+2. bumps ``Release.revision`` of each touched release once, with one UPDATE, and
+3. sends :data:`release_changed` once per release, with a frozen :class:`ReleaseChange`.
+
+Receivers run in the transaction (so an outbox row they write commits or rolls back with the
+change) and must schedule any side effect with ``transaction.on_commit``; they must not write
+releases, pins or deployments themselves (the batch has ended). A save or delete
+outside any batch is a batch of its own (source :data:`DIRECT`). Nothing is reported for a
+write that changes nothing.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from django.db import transaction
+from django.db.models import F
+from django.dispatch import Signal
+from django.utils import timezone
+
+# Sources of change. A new one is just a new string: ``changes.batch("api", user=...)``.
+ADMIN = "admin"
+IMPORT = "import"  # followed by the file: "import manifests/v1.4.yaml"
+API = "api"
+VALIDATION = "validation"
+GIT = "git"
+# A save or delete made outside any batch (a shell, a task that forgot to open one).
+DIRECT = "direct"
+
+Action = Literal["created", "changed", "deleted"]
+
+#: Sent once per changed release when a batch ends, inside its transaction, with
+#: ``sender=Release`` and ``change=<ReleaseChange>``.
+release_changed = Signal()
+
+
+@dataclass(frozen=True)
+class RowChanges:
+    """Rows of one kind created, changed and deleted, by name (repository or environment)."""
+
+    created: tuple[str, ...] = ()
+    changed: tuple[str, ...] = ()
+    deleted: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.created or self.changed or self.deleted)
+
+
+@dataclass(frozen=True)
+class ReleaseChange:
+    """What one batch changed in one release."""
+
+    release_id: int
+    version: str
+    #: The release's revision after the change (the ETag); ``None`` once it is deleted.
+    revision: int | None
+    #: What happened to the release row itself, ``None`` when only its pins or deployments
+    #: changed.
+    release: Action | None
+    #: Pins by repository name.
+    pins: RowChanges
+    #: Deployments by environment name.
+    deployments: RowChanges
+    #: ``"admin"``, ``"import <file>"``, ``"api"``, ...
+    source: str
+    user_id: int | None
+    #: Who, for people: the user name (or, later, the API token's name); ``""`` if unknown.
+    actor: str
+
+
+@dataclass
+class _Rows:
+    """One kind of row of one release, by name (from bulk writers) or by id (from signals,
+    named when the batch ends)."""
+
+    names: dict[str, Action] = field(default_factory=dict)
+    ids: dict[int, Action] = field(default_factory=dict)
+
+    @staticmethod
+    def merge(actions: dict[Any, Action], key: Any, action: Action) -> None:
+        before = actions.get(key)
+        if before is None:
+            actions[key] = action
+        elif before == "created" and action == "deleted":
+            del actions[key]  # came and went within the batch
+        elif before == "deleted" and action == "created":
+            actions[key] = "changed"  # went and came back
+        elif action == "deleted" or before == "changed":
+            actions[key] = action
+
+
+@dataclass
+class _Pending:
+    source: str
+    user: Any
+    actor: str
+    version: str | None = None
+    release: Action | None = None
+    pins: _Rows = field(default_factory=_Rows)
+    deployments: _Rows = field(default_factory=_Rows)
+    recheck: bool = False
+    findings_checked: bool = False
+
+
+class Batch:
+    """The changes of one transaction, collected until the outermost :func:`batch` ends."""
+
+    def __init__(self, source: str, user: Any, actor: str | None) -> None:
+        self.pending: dict[int, _Pending] = {}
+        # Pins whose dependency links changed, with who changed them: their release is looked
+        # up when the batch ends (the link's pin may not be loaded, or be gone by then).
+        self.linked_pins: dict[int, tuple[str, Any, str]] = {}
+        self.attribution: list[tuple[str, Any, str]] = []
+        self.push(source, user, actor)
+
+    # --- attribution ----------------------------------------------------------------------
+
+    def push(self, source: str, user: Any, actor: str | None) -> None:
+        user = user if getattr(user, "pk", None) else None
+        if actor is None:
+            actor = user.get_username() if user is not None else ""
+        self.attribution.append((source, user, actor))
+
+    @contextmanager
+    def attributed(
+        self, source: str, *, user: Any = None, actor: str | None = None
+    ) -> Iterator[None]:
+        """Attribute the changes reported inside to ``source``, ``user`` and ``actor`` (each file
+        of a many-file import, say), without a savepoint of their own."""
+        self.push(source, user, actor)
+        try:
+            yield
+        finally:
+            self.attribution.pop()
+
+    @property
+    def source(self) -> str:
+        return self.attribution[-1][0]
+
+    @property
+    def user(self) -> Any:
+        return self.attribution[-1][1]
+
+    def entry(self, release_id: int) -> _Pending:
+        pending = self.pending.get(release_id)
+        if pending is None:
+            source, user, actor = self.attribution[-1]
+            pending = self.pending[release_id] = _Pending(source, user, actor)
+        return pending
+
+    # --- reporting ------------------------------------------------------------------------
+
+    def report(
+        self,
+        release_id: int,
+        *,
+        version: str | None = None,
+        release: Action | None = None,
+        pins: RowChanges | None = None,
+        deployments: RowChanges | None = None,
+        findings_checked: bool = False,
+    ) -> None:
+        """Report changes a bulk writer made (no signal told us): pins by repository name,
+        deployments by environment name. ``findings_checked`` says the writer has already
+        stored the offline findings of the whole release as they now are."""
+        pending = self.entry(release_id)
+        if version is not None:
+            pending.version = version
+        if release is not None:
+            self.release_row(release_id, release, version)
+        for rows, given in ((pending.pins, pins), (pending.deployments, deployments)):
+            if given is None:
+                continue
+            for action, names in (
+                ("created", given.created),
+                ("changed", given.changed),
+                ("deleted", given.deleted),
+            ):
+                for name in names:
+                    _Rows.merge(rows.names, name, action)  # type: ignore[arg-type]
+        if findings_checked:
+            pending.findings_checked = True
+
+    def release_row(self, release_id: int, action: Action, version: str | None = None) -> None:
+        pending = self.entry(release_id)
+        if version is not None:
+            pending.version = version
+        if pending.release is None or action == "deleted":
+            pending.release = action
+        pending.recheck = pending.recheck or action != "deleted"
+
+    def pin_row(self, release_id: int, repository_id: int, action: Action) -> None:
+        pending = self.entry(release_id)
+        _Rows.merge(pending.pins.ids, repository_id, action)
+        pending.recheck = True
+
+    def deployment_row(self, release_id: int, environment_id: int, action: Action) -> None:
+        pending = self.entry(release_id)
+        _Rows.merge(pending.deployments.ids, environment_id, action)
+        pending.recheck = True
+
+    def dependency_row(self, pin_id: int) -> None:
+        self.linked_pins.setdefault(pin_id, self.attribution[-1])
+
+    # --- the end of the batch -------------------------------------------------------------
+
+    def flush(self) -> list[ReleaseChange]:
+        """Recheck, bump and announce; called once, inside the transaction."""
+        from registry.models import Environment, Repository
+
+        from .models import Release, RepositoryPin
+        from .pin_state import recheck_releases
+
+        if self.linked_pins:
+            rows = RepositoryPin.objects.filter(pk__in=list(self.linked_pins)).values_list(
+                "pk", "release_id", "repository_id"
+            )
+            for pin_id, release_id, repository_id in rows:
+                pending = self.pending.get(release_id)
+                if pending is None:
+                    pending = _Pending(*self.linked_pins[pin_id])
+                    self.pending[release_id] = pending
+                _Rows.merge(pending.pins.ids, repository_id, "changed")
+                pending.recheck = True
+            self.linked_pins = {}
+
+        recheck = [
+            release_id
+            for release_id, pending in self.pending.items()
+            if pending.recheck and not pending.findings_checked and pending.release != "deleted"
+        ]
+        rechecked_pins, rechecked_releases = recheck_releases(recheck)
+        for release_id, names in rechecked_pins.items():
+            for name in names:
+                _Rows.merge(self.pending[release_id].pins.names, name, "changed")
+        for release_id in rechecked_releases:
+            if self.pending[release_id].release is None:
+                self.pending[release_id].release = "changed"
+
+        changed = {
+            release_id: pending
+            for release_id, pending in self.pending.items()
+            if pending.release
+            or pending.pins.names
+            or pending.pins.ids
+            or pending.deployments.names
+            or pending.deployments.ids
+        }
+        self.pending = {}
+        if not changed:
+            return []
+        repository_ids = {i for p in changed.values() for i in p.pins.ids}
+        environment_ids = {i for p in changed.values() for i in p.deployments.ids}
+        repositories = (
+            dict(Repository.objects.filter(pk__in=repository_ids).values_list("pk", "name"))
+            if repository_ids
+            else {}
+        )
+        environments = (
+            dict(Environment.objects.filter(pk__in=environment_ids).values_list("pk", "name"))
+            if environment_ids
+            else {}
+        )
+        live = [i for i, p in changed.items() if p.release != "deleted"]
+        stored: dict[int, tuple[str, int]] = {}
+        if live:
+            Release.objects.filter(pk__in=live).update(revision=F("revision") + 1)
+            stored = {
+                pk: (version, revision)
+                for pk, version, revision in Release.objects.filter(pk__in=live).values_list(
+                    "pk", "version", "revision"
+                )
+            }
+        announced = []
+        for release_id, pending in changed.items():
+            version, revision = stored.get(release_id, (pending.version or "", None))
+            change = ReleaseChange(
+                release_id=release_id,
+                version=version,
+                revision=revision,
+                release=pending.release,
+                pins=_row_changes(pending.pins, repositories),
+                deployments=_row_changes(pending.deployments, environments),
+                source=pending.source,
+                user_id=pending.user.pk if pending.user is not None else None,
+                actor=pending.actor,
+            )
+            announced.append(change)
+            release_changed.send(sender=Release, change=change)
+        return announced
+
+
+def _row_changes(rows: _Rows, names: dict[int, str]) -> RowChanges:
+    actions = dict(rows.names)
+    for row_id, action in rows.ids.items():
+        _Rows.merge(actions, names.get(row_id, f"#{row_id}"), action)
+
+    def named(action: Action) -> tuple[str, ...]:
+        return tuple(sorted(name for name, done in actions.items() if done == action))
+
+    return RowChanges(named("created"), named("changed"), named("deleted"))
+
+
+_current: ContextVar[Batch | None] = ContextVar("release_changes_batch", default=None)
+
+
+def current() -> Batch | None:
+    """The batch collecting this thread's changes, if one is open."""
+    return _current.get()
+
+
+@contextmanager
+def batch(source: str, *, user: Any = None, actor: str | None = None) -> Iterator[Batch]:
+    """Collect every change made inside into one report (and one revision bump) per release.
+
+    The outermost batch runs in a transaction (``transaction.atomic()``) and, when its block
+    succeeds, ends as the module says; when it raises, nothing is reported. A nested batch
+    joins the outer one; changes made inside it are attributed to its own ``source``, ``user``
+    and ``actor`` (several files of one import, say), and are forgotten if it raises.
+    """
+    outer = _current.get()
+    if outer is not None:
+        saved = copy.deepcopy((outer.pending, outer.linked_pins))
+        outer.push(source, user, actor)
+        try:
+            with transaction.atomic():
+                yield outer
+        except BaseException:
+            outer.pending, outer.linked_pins = saved
+            raise
+        finally:
+            outer.attribution.pop()
+        return
+    collected = Batch(source, user, actor)
+    token = _current.set(collected)
+    try:
+        with transaction.atomic():
+            yield collected
+            collected.flush()
+    finally:
+        _current.reset(token)
+
+
+def batch_if_none() -> AbstractContextManager[Any]:
+    """A :data:`DIRECT` batch unless one is open: for a save or delete made outside any."""
+    return nullcontext() if _current.get() is not None else batch(DIRECT)
+
+
+def reporting() -> AbstractContextManager[Any]:
+    """The open batch to report to, or a one-shot :data:`DIRECT` batch."""
+    found = _current.get()
+    return nullcontext(found) if found is not None else batch(DIRECT)
+
+
+def history_defaults(reason: str | None = None, date: Any = None) -> dict[str, Any]:
+    """Arguments for simple-history's bulk helpers, attributed as the open batch is."""
+    found = _current.get()
+    return {
+        "default_user": found.user if found is not None else None,
+        "default_change_reason": reason or (found.source if found is not None else DIRECT),
+        "default_date": date or timezone.now(),
+    }
