@@ -10,7 +10,6 @@ loaded with ``Release.objects.with_manifest_data()`` (what the importer compares
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import fields
 from pathlib import Path
 from typing import NamedTuple, Protocol
 
@@ -18,9 +17,6 @@ from .manifests import EnvironmentEntry, Manifest, RepositoryEntry, dump_manifes
 from .manifests.files import WrittenFile, write_files
 from .models import EnvironmentDeployment, PinDependency, Release, RepositoryPin
 from .querysets import ReleaseQuerySet
-
-# Until the codec's EnvironmentEntry has status_explicit (issue 5), it is passed only if it does.
-_EXPLICIT = "status_explicit" in {entry_field.name for entry_field in fields(EnvironmentEntry)}
 
 
 class UnknownRelease(LookupError):
@@ -86,7 +82,7 @@ def build_manifest(
                 namespace=deployment.namespace,
                 deployed_at=deployment.deployed_at,
                 status=deployment.status,
-                **({"status_explicit": deployment.status_explicit} if _EXPLICIT else {}),
+                status_explicit=deployment.status_explicit,
             )
             for deployment, name in deployments
         },

@@ -9,13 +9,11 @@ results. The number of queries does not depend on the number of pins.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from django.conf import settings
 from django.db import DatabaseError, IntegrityError, OperationalError
 from django.utils import timezone
 
@@ -28,9 +26,8 @@ from .manifests import (
     ManifestRejected,
     check_manifest,
     diff_manifests,
-    read_manifest_file,
 )
-from .manifests.files import display_path
+from .manifests.report import duplicate_versions
 from .models import Release
 from .release_writer import ReleaseWriter
 
@@ -85,22 +82,6 @@ class ManifestsRejected(ManifestRejected):
         self.rejections = rejections
         super().__init__(rejections[0].source, [e for r in rejections for e in r.errors])
         self.args = ("\n".join(str(rejection) for rejection in rejections),)
-
-
-def duplicate_versions(manifests: Sequence[tuple[str, Manifest]]) -> dict[int, ManifestRejected]:
-    """A rejection for every source whose version an earlier source already describes, by its
-    position in ``manifests``."""
-    seen: dict[str, str] = {}
-    rejected = {}
-    for index, (source, manifest) in enumerate(manifests):
-        if manifest.version in seen:
-            message = f"version {manifest.version!r} is also in {seen[manifest.version]}"
-            rejected[index] = ManifestRejected(
-                source, [Finding("duplicate", "error", "version", message)]
-            )
-        else:
-            seen[manifest.version] = source
-    return rejected
 
 
 def import_manifests(
@@ -186,25 +167,6 @@ def is_conflict(exc: DatabaseError) -> bool:
             return getattr(getattr(cause, "diag", None), "table_name", None) == table
         return sqlstate is None and f"UNIQUE constraint failed: {table}.version" in str(exc)
     return False
-
-
-def read_manifests(
-    files: Iterable[Path], *, progress: Callable[[Path], None] | None = None
-) -> list[tuple[str, Manifest | ManifestRejected]]:
-    """Parse every file, in order: each one's printable name and its manifest or rejection,
-    so that all can be reported."""
-    outcomes: list[tuple[str, Manifest | ManifestRejected]] = []
-    for path in files:
-        if progress is not None:
-            progress(path)
-        source = display_path(path)
-        try:
-            manifest = read_manifest_file(path, max_bytes=settings.REGISTRY_MANIFEST_MAX_BYTES)
-        except ManifestRejected as exc:
-            outcomes.append((source, ManifestRejected(source, exc.errors)))
-        else:
-            outcomes.append((source, manifest))
-    return outcomes
 
 
 class _Importer:

@@ -15,13 +15,11 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .manifests import OFFLINE_CODES, Finding, check_manifest
+from .validation.checks import UNREACHABLE_CODES
 
 if TYPE_CHECKING:
     from .models import Release, RepositoryPin
 
-# An online finding of its own kind: the repository could not be reached, so nothing is
-# known about the pin. Never reported as "invalid" (CONTRACT §1), and kept by a re-import.
-UNREACHABLE = "unreachable"
 
 # A change of any of these makes earlier online results about the pin meaningless (the
 # package index check is about the package version).
@@ -39,7 +37,9 @@ def state_of(findings: Iterable[dict[str, Any]], *, checked_online: bool) -> str
     from .models import ValidationState
 
     findings = list(findings)
-    if any(finding["code"] == UNREACHABLE for finding in findings):
+    # The repository could not be reached (or its URL was refused before anything ran), so
+    # nothing is known about the pin: never "invalid" (CONTRACT §1), and kept by a re-import.
+    if any(finding["code"] in UNREACHABLE_CODES for finding in findings):
         return ValidationState.UNREACHABLE
     if any(finding["severity"] == "error" for finding in findings):
         return ValidationState.INVALID

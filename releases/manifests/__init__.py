@@ -11,6 +11,7 @@ text), ``diff``, ``model`` and ``files`` (discovery on disk).
 
 from .checks import OFFLINE_CODES, check_manifest
 from .diff import ManifestDiff, diff_manifests
+from .files import read_manifest as read_manifest_file
 from .model import (
     DEPLOYMENT_STATUSES,
     EnvironmentEntry,
@@ -19,7 +20,7 @@ from .model import (
     ManifestRejected,
     RepositoryEntry,
 )
-from .reader import parse_manifest, parse_metadata_json, read_manifest_file
+from .reader import parse_manifest, parse_metadata_json
 from .rules import (
     DEFAULT_MAX_BYTES,
     ENVIRONMENT_RE,

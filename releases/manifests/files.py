@@ -16,8 +16,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-# The package's public names, not the reader's module: the codec's modules move, its API stays.
-from . import DEFAULT_MAX_BYTES, Finding, Manifest, ManifestRejected, parse_manifest
+from .model import Finding, Manifest, ManifestRejected
+from .reader import parse_manifest
+from .rules import DEFAULT_MAX_BYTES
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 

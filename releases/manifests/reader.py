@@ -108,21 +108,6 @@ def _check_canonical_size(manifest: Manifest, kind: str, source: str, max_bytes:
         raise ManifestRejected(source, [Finding("too-large", "error", "", message)])
 
 
-def read_manifest_file(path: Path | str, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Manifest:
-    """Read and parse one manifest file."""
-    file = Path(path)
-    try:
-        size = file.stat().st_size
-        if size > max_bytes:
-            raise _too_large(str(path), size, max_bytes)
-        data = file.read_bytes()
-    except OSError as exc:
-        raise ManifestRejected(
-            str(path), [Finding("unreadable", "error", "", exc.strerror or str(exc))]
-        ) from None
-    return parse_manifest(data, source=str(path), max_bytes=max_bytes)
-
-
 def parse_metadata_json(text: str) -> dict[str, Any]:
     """A metadata mapping given as JSON text (the admin's "other metadata"), under the
     manifest's rules: exact numbers, no duplicate keys, no NUL; else :class:`ManifestRejected`."""

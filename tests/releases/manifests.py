@@ -7,14 +7,6 @@ from typing import Any
 
 from releases.importing import ImportResult, import_manifest
 from releases.manifests import parse_manifest
-from releases.models import EnvironmentDeployment
-
-# Whether a stored deployment remembers that its file wrote an implied status (the database
-# side of issue 5, another branch). Tests of the round trip through the database that need it
-# run once the field is there. TODO(merge): drop this once the field is in.
-DATABASE_KEEPS_EXPLICIT_STATUS = any(
-    field.name == "status_explicit" for field in EnvironmentDeployment._meta.get_fields()
-)
 
 RELEASE_1_4 = dedent(
     """\

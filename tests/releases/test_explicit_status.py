@@ -11,15 +11,7 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
-from .manifests import DATABASE_KEEPS_EXPLICIT_STATUS
-
-pytestmark = [
-    pytest.mark.django_db,
-    pytest.mark.skipif(
-        not DATABASE_KEEPS_EXPLICIT_STATUS,
-        reason="EnvironmentDeployment.status_explicit lands with the database side of issue 5",
-    ),
-]
+pytestmark = pytest.mark.django_db
 
 WRITTEN = textwrap.dedent(
     """\

@@ -41,8 +41,6 @@ from releases.manifests.rules import (
     repository_name_problem,
 )
 
-from .manifests import DATABASE_KEEPS_EXPLICIT_STATUS
-
 # --- strategies -------------------------------------------------------------------------------
 
 # Characters YAML must escape or treats specially, mixed into every generated string.
@@ -147,9 +145,8 @@ def shuffled(draw, mapping: dict) -> dict:
 def manifests(draw, *, through_database: bool = False) -> tuple[dict, Manifest]:
     """A valid manifest as a plain tree, and the Manifest it must read as.
 
-    ``through_database``: only what the stored release keeps today: an implied status the file
-    wrote only with ``DATABASE_KEEPS_EXPLICIT_STATUS``; null notes are left to the codec's own
-    tests.
+    ``through_database``: the tree goes through the database too (import, export), which must
+    keep all of it.
     """
     names = draw(st.lists(NAMES, min_size=1, max_size=5, unique=True))
     entries, repositories = [], []
@@ -183,9 +180,6 @@ def manifests(draw, *, through_database: bool = False) -> tuple[dict, Manifest]:
         explicit = draw(st.booleans())
         if explicit:
             item["status"] = draw(st.sampled_from(DEPLOYMENT_STATUSES))
-            if through_database and not DATABASE_KEEPS_EXPLICIT_STATUS and item["status"] == status:
-                del item["status"]
-                explicit = False
             status = item.get("status", status)
         environments[env_name] = shuffled(draw, item)
         expected_environments[env_name] = EnvironmentEntry(
@@ -204,9 +198,8 @@ def manifests(draw, *, through_database: bool = False) -> tuple[dict, Manifest]:
         metadata = draw(st.dictionaries(METADATA_KEYS, JSON_VALUES, max_size=4))
         for key in ("notes", "changelog_url"):
             if draw(st.booleans()):
-                # Free-form: null is kept as written too. The stored release keeps it once
-                # the database side lands (issue 5). TODO(merge): draw null here too then.
-                metadata[key] = draw(STRINGS if through_database else st.none() | STRINGS)
+                # Free-form: null is kept as written too.
+                metadata[key] = draw(st.none() | STRINGS)
         tree["metadata"] = metadata = shuffled(draw, metadata)
     expected = Manifest(
         version=tree["version"],
