@@ -13,24 +13,12 @@ from django.core.management import CommandError, call_command
 
 from releases.manifests import dump_manifest, parse_manifest
 from releases.models import Release, RepositoryPin
+from tests.processes import manage
 
 from .manifests import RELEASE_1_4
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples" / "manifests"
-
-
-def manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    """``python manage.py ARGS`` in a process of its own, as from a shell."""
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 def run(*args: str, **kwargs) -> tuple[str, str]:

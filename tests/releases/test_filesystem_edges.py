@@ -7,8 +7,6 @@ import json
 import os
 import resource
 import signal
-import subprocess
-import sys
 from io import StringIO
 from pathlib import Path
 
@@ -18,6 +16,7 @@ from django.core.management import CommandError, call_command
 from releases.exporting import export_release
 from releases.manifests.files import display_path, escape_text
 from releases.models import Release
+from tests.processes import manage
 
 from .manifests import RELEASE_1_4, generated_manifest
 
@@ -147,29 +146,14 @@ def test_a_folder_export_that_fails_half_way_writes_nothing_and_says_so(tmp_path
     big = tmp_path / "v9.0.yaml"
     big.write_text(generated_manifest(500, "9.0"))  # about 70 KiB written out
     for args in (["migrate", "-v0"], ["import_manifest", str(EXAMPLES), str(big)]):
-        setup = subprocess.run(
-            [sys.executable, "manage.py", *args],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        setup = manage(env, *args)
         assert setup.returncode == 0, setup.stderr
     folder = tmp_path / "manifests"
     folder.mkdir()
     (folder / "v1.2.yaml").write_text("old\n")
 
-    done = subprocess.run(
-        [sys.executable, "manage.py", "export_manifest", "--all", "--output-dir", str(folder)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        preexec_fn=_limit_file_size,
-        timeout=60,
-        check=False,
+    done = manage(
+        env, "export_manifest", "--all", "--output-dir", str(folder), preexec_fn=_limit_file_size
     )
 
     assert done.returncode == 1
