@@ -366,7 +366,12 @@ def batch_if_none() -> AbstractContextManager[Any]:
 
 
 def reporting() -> AbstractContextManager[Any]:
-    """The open batch to report to, or a one-shot :data:`DIRECT` batch."""
+    """The open batch to report to (for the signal receivers).
+
+    Every path that sends those signals opens one first (``save()`` and ``delete()`` of the
+    models and ``delete()``/``update()`` of their querysets, through :func:`batch_if_none`), so
+    a bulk delete is one batch, not one per row. A signal from a path that does not (none is
+    known) still gets a one-shot :data:`DIRECT` batch rather than going unreported."""
     found = _current.get()
     return nullcontext(found) if found is not None else batch(DIRECT)
 

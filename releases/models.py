@@ -21,7 +21,7 @@ from registry.validators import validate_git_tag, validate_git_url
 from .manifests.model import ManifestRejected
 from .manifests.reader import parse_metadata_json
 from .manifests.rules import NAMESPACE_RE, VERSION_RE
-from .querysets import ReleaseQuerySet
+from .querysets import ChangeReportingQuerySet, ReleaseQuerySet
 
 # The metadata keys stored in columns of their own when their value is a string.
 METADATA_COLUMNS = ("notes", "changelog_url")
@@ -259,6 +259,7 @@ class RepositoryPin(TracksStoredValues):
     )
     validated_at = models.DateTimeField(null=True, blank=True, editable=False)
     history = HistoricalRecords()
+    objects = ChangeReportingQuerySet.as_manager()
 
     tracked_fields = (
         "repository_id",
@@ -332,6 +333,7 @@ class PinDependency(TracksStoredValues):
     )
     position = models.PositiveIntegerField(default=0)
     history = HistoricalRecords()
+    objects = ChangeReportingQuerySet.as_manager()
 
     tracked_fields = ("pin_id", "depends_on_id", "position")
 
@@ -374,6 +376,7 @@ class EnvironmentDeployment(TracksStoredValues):
     status_explicit = models.BooleanField(default=False, editable=False)
     position = models.PositiveIntegerField(default=0, help_text="Order in the manifest.")
     history = HistoricalRecords()
+    objects = ChangeReportingQuerySet.as_manager()
 
     tracked_fields = (
         "release_id",

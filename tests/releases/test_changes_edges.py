@@ -1,0 +1,119 @@
+"""The change hook at its edges: catalogue renames, rows moved to another repository or
+environment, bulk query writes, pins removed from under a dependency, deployments an import
+keeps, online findings of a pin that moved, history without a catalogue record."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import replace
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from registry.models import Environment, Repository
+from releases import changes
+from releases.changes import ReleaseChange, RowChanges
+from releases.exporting import export_release, manifest_for
+from releases.history import manifest_as_of
+from releases.importing import import_manifests
+from releases.manifests import check_manifest, parse_manifest
+from releases.models import EnvironmentDeployment, Release, RepositoryPin
+
+from ..admin_forms import post_back
+from .manifests import RELEASE_1_4, import_text
+
+pytestmark = pytest.mark.django_db
+
+PINS = ("chempipe-plugins", "fogpy", "fogpy_utils")
+VALIDATED = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def announced() -> Iterator[list[ReleaseChange]]:
+    seen: list[ReleaseChange] = []
+
+    def receive(sender: object, change: ReleaseChange, **kwargs: object) -> None:
+        seen.append(change)
+
+    changes.release_changed.connect(receive, dispatch_uid="test-changes-edges")
+    yield seen
+    changes.release_changed.disconnect(dispatch_uid="test-changes-edges")
+
+
+@pytest.fixture
+def staff(client: Client, django_user_model) -> Client:
+    user = django_user_model.objects.create_superuser("admin", "admin@example.invalid", "pw")
+    client.force_login(user)
+    return client
+
+
+def validated_online(name: str) -> RepositoryPin:
+    """The pin as a clean online validation leaves it."""
+    pin = RepositoryPin.objects.get(repository__name=name, release__version="1.4")
+    pin.validated_at = VALIDATED
+    pin.save()
+    assert RepositoryPin.objects.get(pk=pin.pk).validation_state == "valid"
+    return pin
+
+
+def two_releases() -> None:
+    import_text(RELEASE_1_4)
+    import_text(RELEASE_1_4.replace('"1.4"', '"1.5"'), source="manifests/v1.5.yaml")
+
+
+# --- 2. bulk query writes ----------------------------------------------------------------------
+
+
+def test_queryset_delete_of_a_release_is_one_change_with_its_rows(announced):
+    import_text(RELEASE_1_4)
+    announced.clear()
+    release = Release.objects.get()
+
+    Release.objects.filter(version="1.4").delete()
+
+    (change,) = announced
+    assert (change.release_id, change.release, change.revision) == (release.pk, "deleted", None)
+    assert change.pins == RowChanges(deleted=PINS)
+    assert change.deployments == RowChanges(deleted=("production",))
+
+
+def test_queryset_delete_of_pins_is_one_change(announced):
+    import_text(RELEASE_1_4)
+    announced.clear()
+
+    RepositoryPin.objects.filter(repository__name__startswith="fogpy").delete()
+
+    (change,) = announced
+    assert change.pins == RowChanges(
+        changed=("chempipe-plugins",), deleted=("fogpy", "fogpy_utils")
+    )
+    assert Release.objects.get().revision == 2
+
+
+def test_queryset_update_outside_a_batch_reports_the_release_and_rechecks_it(announced):
+    import_text(RELEASE_1_4)
+    announced.clear()
+
+    RepositoryPin.objects.filter(repository__name="fogpy").update(commit_sha="zzz")
+
+    (change,) = announced
+    assert (change.source, change.pins, change.revision) == (
+        changes.DIRECT,
+        RowChanges(changed=("fogpy",)),
+        2,
+    )
+    pin = RepositoryPin.objects.get(repository__name="fogpy")
+    assert pin.validation_state == "invalid"  # the malformed SHA was found
+    assert [f["path"] for f in pin.findings] == ["repositories[0].commit_sha"]
+
+
+def test_queryset_update_inside_a_batch_is_the_writers_to_report(announced):
+    import_text(RELEASE_1_4)
+    announced.clear()
+
+    with changes.batch(changes.API):
+        Release.objects.filter(version="1.4").update(notes="quiet")
+
+    assert announced == []
