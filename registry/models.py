@@ -8,6 +8,7 @@ from django.db.models.functions import Length
 from simple_history.models import HistoricalRecords
 
 from releases.manifests.rules import ENVIRONMENT_RE, MAX_REPOSITORY_NAME
+from releases.stored_values import TracksStoredValues
 
 from .validators import validate_git_url, validate_repository_name
 
@@ -15,8 +16,9 @@ from .validators import validate_git_url, validate_repository_name
 models.CharField.register_lookup(Length)
 
 
-class Repository(models.Model):
-    """A git repository that release manifests pin."""
+class Repository(TracksStoredValues):
+    """A git repository that release manifests pin (a rename or new URL is reported as a
+    change of every release that pins it: ``releases.signals``)."""
 
     name = models.CharField(
         max_length=MAX_REPOSITORY_NAME,
@@ -37,6 +39,7 @@ class Repository(models.Model):
         help_text="The package on the index, when it differs from the name.",
     )
     history = HistoricalRecords()
+    tracked_fields = ("name", "git_url", "package_name")
 
     class Meta:
         ordering = ["name"]
@@ -51,7 +54,7 @@ class Repository(models.Model):
         return self.name
 
 
-class Environment(models.Model):
+class Environment(TracksStoredValues):
     """A place releases are deployed to (production, staging, ...)."""
 
     name = models.CharField(
@@ -63,6 +66,7 @@ class Environment(models.Model):
         default=0, help_text="Columns of the deployment matrix."
     )
     history = HistoricalRecords()
+    tracked_fields = ("name",)
 
     class Meta:
         ordering = ["display_order", "name"]

@@ -67,7 +67,16 @@ class RowChanges:
 
 @dataclass(frozen=True)
 class ReleaseChange:
-    """What one batch changed in one release."""
+    """What one batch changed in one release.
+
+    Rows are named as they are when the batch ends. A row whose name changed (a pin moved to
+    another repository, a deployment to another environment, a repository or environment
+    renamed in the catalogue) is reported as the old name ``deleted`` and the new one
+    ``created``: the release no longer has an entry under the old name, so a mirror keyed by
+    ``<version>:<name>`` drops that entry and adds the new one. A change of a repository's
+    ``git_url`` or ``package_name`` reports every pin of it as ``changed`` (their online
+    results are reset).
+    """
 
     release_id: int
     version: str
@@ -178,11 +187,14 @@ class Batch:
         pins: RowChanges | None = None,
         deployments: RowChanges | None = None,
         findings_checked: bool = False,
+        recheck: bool = False,
     ) -> None:
         """Report changes a bulk writer made (no signal told us): pins by repository name,
         deployments by environment name. ``findings_checked`` says the writer has already
-        stored the offline findings of the whole release as they now are."""
+        stored the offline findings of the whole release as they now are; ``recheck`` asks for
+        them to be recomputed when the batch ends."""
         pending = self.entry(release_id)
+        pending.recheck = pending.recheck or recheck
         if version is not None:
             pending.version = version
         if release is not None:

@@ -1,17 +1,24 @@
 """Model saves and deletes report to the open change batch (:mod:`releases.changes`).
 
-Bulk writes send no signal: their writers report to the batch themselves.
+Bulk writes send no signal: their writers report to the batch themselves. Saves of the
+catalogue (``registry.models``) report too: a repository or environment renamed changes the
+manifest of every release that names it, and a repository's new ``git_url`` or
+``package_name`` makes the online results of its pins meaningless.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.db.models.signals import post_delete, post_save
+from django.db.models.signals import post_delete, post_save, pre_save
 from django.dispatch import receiver
+from simple_history.utils import bulk_update_with_history
+
+from registry.models import Environment, Repository
 
 from . import changes
 from .models import EnvironmentDeployment, PinDependency, Release, RepositoryPin, TracksStoredValues
+from .pin_state import reset_online_results, state_of
 
 
 def _action(instance: TracksStoredValues, created: bool) -> changes.Action | None:
@@ -102,3 +109,76 @@ def deployment_saved(
 def deployment_deleted(sender: Any, instance: EnvironmentDeployment, **kwargs: Any) -> None:
     with changes.reporting() as batch:
         batch.deployment_row(instance.release_id, instance.environment_id, "deleted")
+
+
+# --- the catalogue ------------------------------------------------------------------------
+
+
+@receiver(pre_save, sender=Repository, dispatch_uid="releases.changes.repository_saving")
+@receiver(pre_save, sender=Environment, dispatch_uid="releases.changes.environment_saving")
+def catalogue_saving(
+    sender: Any, instance: Repository | Environment, raw: bool, **kwargs: Any
+) -> None:
+    """A row saved over a stored one without having been loaded (``Repository(pk=1,
+    name=...)``): read what it replaces, so that the save knows what it changes."""
+    if raw or instance.pk is None:
+        return
+    if instance.stored_values() is None:
+        fields = [field.attname for field in sender._meta.concrete_fields]
+        values = sender._default_manager.filter(pk=instance.pk).values_list(*fields).first()
+        if values is not None:
+            instance._stored = (fields, values)
+
+
+@receiver(post_save, sender=Repository, dispatch_uid="releases.changes.repository_saved")
+def repository_saved(
+    sender: Any, instance: Repository, created: bool, raw: bool, **kwargs: Any
+) -> None:
+    if raw or created:
+        return
+    stored = instance.stored_values() or {}
+    changed = instance.changed_fields() or set()
+    if not changed:
+        return
+    pins = RepositoryPin.objects.filter(repository_id=instance.pk)
+    with changes.reporting() as batch:
+        if "name" in changed:
+            renamed = changes.RowChanges(created=(instance.name,), deleted=(stored["name"],))
+            for release_id in set(pins.values_list("release_id", flat=True)):
+                batch.report(release_id, pins=renamed, recheck=True)
+        if changed & {"git_url", "package_name"}:
+            # The online checks ran against the old URL (pins without a URL of their own) or
+            # asked the package index about the old package name (every pin).
+            subjects = pins if "package_name" in changed else pins.filter(url="")
+            reset = []
+            for pin in subjects:
+                before = (pin.findings, pin.validation_state, pin.validated_at)
+                reset_online_results(pin)
+                pin.validation_state = state_of(pin.findings, checked_online=False)
+                if (pin.findings, pin.validation_state, pin.validated_at) != before:
+                    reset.append(pin)
+                if "name" not in changed:
+                    batch.pin_row(pin.release_id, pin.repository_id, "changed")
+            if reset:
+                bulk_update_with_history(
+                    reset,
+                    RepositoryPin,
+                    ["findings", "validation_state", "validated_at"],
+                    **changes.history_defaults(),
+                )
+
+
+@receiver(post_save, sender=Environment, dispatch_uid="releases.changes.environment_saved")
+def environment_saved(
+    sender: Any, instance: Environment, created: bool, raw: bool, **kwargs: Any
+) -> None:
+    if raw or created:
+        return
+    stored = instance.stored_values() or {}
+    if "name" not in (instance.changed_fields() or set()):
+        return
+    renamed = changes.RowChanges(created=(instance.name,), deleted=(stored["name"],))
+    deployments = EnvironmentDeployment.objects.filter(environment_id=instance.pk)
+    with changes.reporting() as batch:
+        for release_id in set(deployments.values_list("release_id", flat=True)):
+            batch.report(release_id, deployments=renamed, recheck=True)

@@ -63,6 +63,126 @@ def two_releases() -> None:
     import_text(RELEASE_1_4.replace('"1.4"', '"1.5"'), source="manifests/v1.5.yaml")
 
 
+# --- 1. the catalogue ------------------------------------------------------------------------
+
+
+def test_repository_rename_in_the_admin_reports_every_release_that_pins_it(staff, announced):
+    two_releases()
+    announced.clear()
+    before = export_release("1.4")
+    repository = Repository.objects.get(name="fogpy")
+
+    response = post_back(
+        staff,
+        reverse("admin:registry_repository_change", args=[repository.pk]),
+        name="pytroll/fogpy",
+    )
+
+    assert response.status_code == 302
+    assert export_release("1.4") != before
+    assert sorted(change.version for change in announced) == ["1.4", "1.5"]
+    for change in announced:
+        assert change.pins == RowChanges(created=("pytroll/fogpy",), deleted=("fogpy",))
+        assert change.revision == 2  # bumped once
+    assert manifest_for("1.5").repositories[0].name == "pytroll/fogpy"
+
+
+def test_repository_rename_from_a_shell_is_one_batch(announced):
+    two_releases()
+    announced.clear()
+
+    Repository(pk=Repository.objects.get(name="fogpy_utils").pk, name="org/utils").save()
+
+    assert [(c.version, c.source, c.pins) for c in sorted(announced, key=lambda c: c.version)] == [
+        ("1.4", changes.DIRECT, RowChanges(created=("org/utils",), deleted=("fogpy_utils",))),
+        ("1.5", changes.DIRECT, RowChanges(created=("org/utils",), deleted=("fogpy_utils",))),
+    ]
+
+
+def test_environment_rename_reports_every_release_deployed_there(staff, announced):
+    two_releases()
+    announced.clear()
+    environment = Environment.objects.get(name="production")
+
+    post_back(
+        staff, reverse("admin:registry_environment_change", args=[environment.pk]), name="prod"
+    )
+
+    assert sorted(change.version for change in announced) == ["1.4", "1.5"]
+    for change in announced:
+        assert change.deployments == RowChanges(created=("prod",), deleted=("production",))
+        assert change.revision == 2
+    assert list(manifest_for("1.4").environments) == ["prod"]
+
+
+def test_environment_display_order_change_reports_nothing(announced):
+    import_text(RELEASE_1_4)
+    announced.clear()
+    environment = Environment.objects.get(name="production")
+
+    environment.display_order = 7
+    environment.save()
+
+    assert announced == []
+    assert Release.objects.get().revision == 1
+
+
+def test_repository_git_url_change_resets_online_results_of_pins_without_a_url(staff, announced):
+    import_text(RELEASE_1_4)
+    pin = validated_online("fogpy")
+    assert pin.url == ""  # validated against the repository's URL
+    announced.clear()
+    repository = Repository.objects.get(name="fogpy")
+
+    post_back(
+        staff,
+        reverse("admin:registry_repository_change", args=[repository.pk]),
+        git_url="https://gitlab.com/other/fogpy.git",
+    )
+
+    pin.refresh_from_db()
+    assert (pin.validation_state, pin.validated_at) == ("unchecked", None)
+    (change,) = announced
+    assert change.pins == RowChanges(changed=("fogpy",))
+
+
+def test_repository_git_url_change_keeps_online_results_of_a_pin_with_its_own_url(announced):
+    import_text(
+        RELEASE_1_4.replace(
+            '    tag: "v2.6.1"\n',
+            '    tag: "v2.6.1"\n    url: "https://github.com/pytroll/fogpy.git"\n',
+        )
+    )
+    pin = validated_online("fogpy")
+    announced.clear()
+    repository = Repository.objects.get(name="fogpy")
+
+    repository.git_url = "https://gitlab.com/other/fogpy.git"
+    repository.save()
+
+    pin.refresh_from_db()
+    assert (pin.validation_state, pin.validated_at) == ("valid", VALIDATED)
+    assert announced == []
+
+
+def test_repository_package_name_change_resets_online_results_of_every_pin(announced):
+    two_releases()
+    validated_online("fogpy")
+    announced.clear()
+    repository = Repository.objects.get(name="fogpy")
+
+    repository.package_name = "pytroll-fogpy"
+    repository.save()
+
+    states = set(
+        RepositoryPin.objects.filter(repository=repository).values_list(
+            "validation_state", "validated_at"
+        )
+    )
+    assert states == {("unchecked", None)}
+    assert [c.pins for c in announced] == [RowChanges(changed=("fogpy",))] * 2
+
+
 # --- 2. bulk query writes ----------------------------------------------------------------------
 
 
