@@ -21,9 +21,10 @@ if TYPE_CHECKING:
     from .models import Release, RepositoryPin
 
 
-# A change of any of these makes earlier online results about the pin meaningless (the
-# package index check is about the package version).
-ONLINE_SUBJECT_FIELDS = ("tag", "commit_sha", "url", "package_version")
+# A change of any of these makes earlier online results about the pin meaningless (another
+# repository is another subject altogether; the package index check is about the package
+# version).
+ONLINE_SUBJECT_FIELDS = ("repository_id", "tag", "commit_sha", "url", "package_version")
 
 _PIN_PATH = re.compile(r"^repositories\[(\d+)\]")
 

@@ -51,10 +51,18 @@ def pin_saved(
 ) -> None:
     if raw:
         return
+    stored = instance.stored_values() or {}
     action = _action(instance, created)
-    if action is not None:
-        with changes.reporting() as batch:
-            batch.pin_row(instance.release_id, instance.repository_id, action)
+    if action is None:
+        return
+    with changes.reporting() as batch:
+        before = stored.get("repository_id")
+        if not created and before not in (None, instance.repository_id):
+            # Another repository: the entry under the old name is gone, one under the new
+            # name is new (see ReleaseChange).
+            batch.pin_row(instance.release_id, before, "deleted")
+            action = "created"
+        batch.pin_row(instance.release_id, instance.repository_id, action)
 
 
 @receiver(post_delete, sender=RepositoryPin, dispatch_uid="releases.changes.pin_deleted")
@@ -95,10 +103,15 @@ def deployment_saved(
     if action is None:
         return
     with changes.reporting() as batch:
-        before = stored.get("release_id")
-        if before not in (None, instance.release_id):
-            # Moved to another release: gone from the one, new in the other.
-            batch.deployment_row(before, stored["environment_id"], "deleted")
+        release_id = stored.get("release_id", instance.release_id)
+        environment_id = stored.get("environment_id", instance.environment_id)
+        if not created and (release_id, environment_id) != (
+            instance.release_id,
+            instance.environment_id,
+        ):
+            # Moved to another release or environment: gone under the old one, new under the
+            # new one (see ReleaseChange).
+            batch.deployment_row(release_id, environment_id, "deleted")
             action = "created"
         batch.deployment_row(instance.release_id, instance.environment_id, action)
 

@@ -237,3 +237,48 @@ def test_queryset_update_inside_a_batch_is_the_writers_to_report(announced):
         Release.objects.filter(version="1.4").update(notes="quiet")
 
     assert announced == []
+
+
+# --- 3. and 4. a pin's repository, a deployment's environment ---------------------------------
+
+
+def test_pin_moved_to_another_repository_resets_online_results_and_reports_both_names(
+    staff, announced
+):
+    import_text(RELEASE_1_4)
+    pin = validated_online("fogpy_utils")
+    other = Repository.objects.create(name="org/utils")
+    announced.clear()
+
+    response = post_back(
+        staff,
+        reverse("admin:releases_repositorypin_change", args=[pin.pk]),
+        repository=str(other.pk),
+    )
+
+    assert response.status_code == 302
+    pin.refresh_from_db()
+    assert (pin.repository_id, pin.validation_state, pin.validated_at) == (
+        other.pk,
+        "unchecked",
+        None,
+    )
+    (change,) = announced
+    assert (change.pins.created, change.pins.deleted) == (("org/utils",), ("fogpy_utils",))
+
+
+def test_deployment_moved_to_another_environment_reports_both_names(staff, announced):
+    import_text(RELEASE_1_4)
+    deployment = EnvironmentDeployment.objects.get()
+    staging = Environment.objects.create(name="staging")
+    announced.clear()
+
+    response = post_back(
+        staff,
+        reverse("admin:releases_environmentdeployment_change", args=[deployment.pk]),
+        environment=str(staging.pk),
+    )
+
+    assert response.status_code == 302
+    (change,) = announced
+    assert change.deployments == RowChanges(created=("staging",), deleted=("production",))
