@@ -213,10 +213,17 @@ class ReleaseWriter:
             links = PinDependency.objects.filter(
                 pin_id__in=removed_ids
             ) | PinDependency.objects.filter(depends_on_id__in=removed_ids)
-            self.delete(list(links), PinDependency)
+            dropped = list(links)
+            self.delete(dropped, PinDependency)
             self.delete(removed, RepositoryPin)
             for pin in removed:
                 self.pins_changed[pin.repository.name] = "deleted"
+            # A pin that stays has lost its dependency on a removed one: changed.
+            names = {pin.pk: name for name, pin in existing.items()}
+            for link in dropped:
+                name = names[link.pin_id]
+                if name not in self.pins_changed:
+                    self.pins_changed[name] = "changed"
         if changed:
             # Only the columns that changed somewhere: each costs a CASE over all rows.
             bulk_update_with_history(

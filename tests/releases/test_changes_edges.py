@@ -282,3 +282,22 @@ def test_deployment_moved_to_another_environment_reports_both_names(staff, annou
     assert response.status_code == 302
     (change,) = announced
     assert change.deployments == RowChanges(created=("staging",), deleted=("production",))
+
+
+# --- 5. the importer ---------------------------------------------------------------------------
+
+
+def test_import_removing_a_pin_reports_the_pin_that_depended_on_it(announced):
+    import_text(RELEASE_1_4)
+    announced.clear()
+    manifest = parse_manifest(RELEASE_1_4)
+    fogpy, _utils, chem = manifest.repositories
+
+    import_manifests(
+        [("c.yaml", replace(manifest, repositories=(replace(fogpy, depends_on=()), chem)))]
+    )
+
+    (change,) = announced
+    # chempipe-plugins moved up a place.
+    assert change.pins == RowChanges(changed=PINS[:2], deleted=("fogpy_utils",))
+    assert list(RepositoryPin.objects.get(repository__name="fogpy").depends_on.all()) == []
