@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from django.db import connection
@@ -19,7 +20,7 @@ from simple_history.utils import bulk_create_with_history, bulk_update_with_hist
 from registry.models import Environment, Repository
 
 from . import changes
-from .manifests import Finding, Manifest
+from .manifests import EnvironmentEntry, Finding, Manifest, check_manifest
 from .models import EnvironmentDeployment, PinDependency, Release, RepositoryPin
 from .pin_state import (
     ONLINE_SUBJECT_FIELDS,
@@ -65,12 +66,28 @@ class ReleaseWriter:
     def write(self, release: Release | None, findings: list[Finding]) -> Release:
         """Store the manifest; reports the changes to the open batch."""
         manifest = self.manifest
-        pin_findings, release_findings = split_findings(findings)
         repositories = self.repositories()
         environments = self.environments()
 
         stored_pins = list(release.pins.all()) if release is not None else []
         stored_deployments = list(release.deployments.all()) if release is not None else []
+        kept = {
+            deployment.environment.name: EnvironmentEntry(
+                namespace=deployment.namespace,
+                deployed_at=deployment.deployed_at,
+                status=deployment.status,
+                status_explicit=deployment.status_explicit,
+            )
+            for deployment in stored_deployments
+            if deployment.environment.name not in manifest.environments
+        }
+        if kept:
+            # The release keeps deployments recorded elsewhere (after the file's): its
+            # findings are those of the manifest it ends up with, not of the file alone.
+            findings = check_manifest(
+                replace(manifest, environments={**manifest.environments, **kept})
+            )
+        pin_findings, release_findings = split_findings(findings)
         if release is None:
             release = Release(version=manifest.version)
         release.created_at = manifest.created_at

@@ -301,3 +301,34 @@ def test_import_removing_a_pin_reports_the_pin_that_depended_on_it(announced):
     # chempipe-plugins moved up a place.
     assert change.pins == RowChanges(changed=PINS[:2], deleted=("fogpy_utils",))
     assert list(RepositoryPin.objects.get(repository__name="fogpy").depends_on.all()) == []
+
+
+# --- 6. deployments an import keeps ------------------------------------------------------------
+
+
+def test_import_keeps_the_findings_of_a_deployment_recorded_elsewhere():
+    import_text(RELEASE_1_4)
+    release = Release.objects.get()
+    staging = Environment.objects.create(name="staging")
+    # Recorded in the admin: deployed before the release was created.
+    EnvironmentDeployment.objects.create(
+        release=release,
+        environment=staging,
+        namespace="stg",
+        deployed_at=dt.datetime(2024, 1, 1, tzinfo=dt.UTC),
+        position=1,
+    )
+    release.refresh_from_db()
+    assert [f["code"] for f in release.findings] == ["deployed-before-created"]
+
+    import_text(RELEASE_1_4.replace('"Production release"', '"Hotfix"'))
+
+    release.refresh_from_db()
+    assert list(manifest_for("1.4").environments) == ["production", "staging"]
+    assert [f["code"] for f in release.findings] == ["deployed-before-created"]
+    expected = [
+        f.as_dict()
+        for f in check_manifest(manifest_for("1.4"))
+        if not f.path.startswith("repositories")
+    ]
+    assert release.findings == expected
