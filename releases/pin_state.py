@@ -68,10 +68,17 @@ def reset_online_results_if_moved_on(pin: RepositoryPin) -> None:
         reset_online_results(pin)
 
 
-def apply_offline_findings(pin: RepositoryPin, offline: Sequence[dict[str, Any]]) -> bool:
-    """Give ``pin`` these offline findings (its online ones kept, after them) and the state
-    they make; whether anything changed."""
-    findings = list(offline) + online_findings(pin.findings)
+def apply_offline_findings(
+    pin: RepositoryPin, offline: Sequence[dict[str, Any]], position: int | None = None
+) -> bool:
+    """Give ``pin`` these offline findings (its online ones kept, after them, and located at
+    the pin's place in the manifest now, ``position`` or its own) and the state they make;
+    whether anything changed."""
+    here = f"repositories[{pin.position if position is None else position}]"
+    findings = list(offline) + [
+        {**finding, "path": _PIN_PATH.sub(here, finding["path"], count=1)}
+        for finding in online_findings(pin.findings)
+    ]
     state = state_of(findings, checked_online=pin.validated_at is not None)
     if findings == pin.findings and state == pin.validation_state:
         return False
@@ -120,7 +127,7 @@ def recheck_releases(release_ids: Iterable[int]) -> tuple[dict[int, set[str]], s
     for release in releases:
         by_pin, release_level = split_findings(check_manifest(release_to_manifest(release)))
         for position, pin in enumerate(release.pins.all()):
-            if apply_offline_findings(pin, by_pin.get(position, [])):
+            if apply_offline_findings(pin, by_pin.get(position, []), position):
                 to_update.append(pin)
                 changed_pins.setdefault(release.pk, set()).add(pin.repository.name)
         if release_level != release.findings:

@@ -332,3 +332,32 @@ def test_import_keeps_the_findings_of_a_deployment_recorded_elsewhere():
         if not f.path.startswith("repositories")
     ]
     assert release.findings == expected
+
+
+# --- 9. online findings follow the pin ---------------------------------------------------------
+
+
+def test_online_findings_follow_the_pin_to_its_new_position():
+    import_text(RELEASE_1_4)
+    pin = RepositoryPin.objects.get(repository__name="chempipe-plugins")  # repositories[2]
+    pin.findings = [
+        *pin.findings,
+        {
+            "code": "tag-missing",
+            "severity": "error",
+            "path": "repositories[2].tag",
+            "message": "no such tag",
+        },
+    ]
+    pin.validated_at = VALIDATED
+    pin.save()
+    first = '  - name: "new/one"\n    tag: "v1"\n    commit_sha: null\n    package_version: null\n'
+
+    import_text(RELEASE_1_4.replace("repositories:\n", "repositories:\n" + first))
+
+    pin.refresh_from_db()
+    assert pin.position == 3
+    assert [(f["code"], f["path"]) for f in pin.findings] == [
+        ("tag-missing", "repositories[3].tag")
+    ]
+    assert pin.validation_state == "invalid"

@@ -99,7 +99,9 @@ def test_a_save_that_leaves_tag_commit_and_url_keeps_online_results():
     pin.save()
 
     pin.refresh_from_db()
-    assert (pin.validation_state, pin.findings) == ("unreachable", [UNREACHABLE])
+    # Kept, and located where the pin is now: last of three.
+    moved = {**UNREACHABLE, "path": "repositories[2].url"}
+    assert (pin.validation_state, pin.findings) == ("unreachable", [moved])
 
 
 def test_a_pin_cannot_change_release():
