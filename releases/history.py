@@ -24,11 +24,7 @@ def manifest_as_of(version: str, when: dt.datetime) -> Manifest | None:
         RepositoryPin.history.as_of(when).filter(release_id=release.pk).order_by("position", "id")
     )
     pin_ids = [pin.pk for pin in pins]
-    names = dict(
-        Repository.history.as_of(when)
-        .filter(id__in=[pin.repository_id for pin in pins])
-        .values_list("id", "name")
-    )
+    names = _names_as_of(Repository, [pin.repository_id for pin in pins], when)
     pin_names = {pin.pk: names[pin.repository_id] for pin in pins}
     depends_on: dict[int, list[str]] = {pin_id: [] for pin_id in pin_ids}
     links = PinDependency.history.as_of(when).filter(pin_id__in=pin_ids).order_by("position", "id")
@@ -40,16 +36,28 @@ def manifest_as_of(version: str, when: dt.datetime) -> Manifest | None:
         .filter(release_id=release.pk)
         .order_by("position", "id")
     )
-    environments = dict(
-        Environment.history.as_of(when)
-        .filter(id__in=[deployment.environment_id for deployment in deployments])
-        .values_list("id", "name")
+    environments = _names_as_of(
+        Environment, [deployment.environment_id for deployment in deployments], when
     )
     return build_manifest(
         release,
         [(pin, pin_names[pin.pk], depends_on[pin.pk]) for pin in pins],
         [(deployment, environments[deployment.environment_id]) for deployment in deployments],
     )
+
+
+def _names_as_of(
+    model: type[Repository] | type[Environment], ids: list[int], when: dt.datetime
+) -> dict[int, str]:
+    """The names of catalogue rows at ``when``; a row with no record by then (dated a little
+    later by a concurrent import, or created before history was kept) by its current name."""
+    names: dict[int, str] = dict(
+        model.history.as_of(when).filter(id__in=ids).values_list("id", "name")
+    )
+    missing = set(ids) - set(names)
+    if missing:
+        names.update(model._default_manager.filter(pk__in=missing).values_list("pk", "name"))
+    return names
 
 
 def _release_as_of(version: str, when: dt.datetime) -> Release | None:

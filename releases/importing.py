@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import DatabaseError, IntegrityError, OperationalError
-from django.utils import timezone
 
 from . import changes
 from .exporting import release_to_manifest
@@ -209,9 +208,10 @@ class _Importer:
             result.release = release
             if not diff.changed:
                 return result
-        # The moment of the history records is taken now, after the lock: an import that waited
-        # for another is dated after it, so point-in-time answers follow the commit order.
-        writer = ReleaseWriter(manifest, source=self.source, user=self.user, now=timezone.now())
+        # The moment of the history records is taken by the writer after the lock and after
+        # the new repositories and environments are in: an import that waited for another is
+        # dated after it, so point-in-time answers follow the commit order.
+        writer = ReleaseWriter(manifest, source=self.source, user=self.user)
         result.release = writer.write(release, findings)
         return result
 

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from django.db import connection
 from django.db.models import Max, Model
+from django.utils import timezone
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
 from registry.models import Environment, Repository
@@ -45,9 +46,12 @@ def metadata_extra_text(metadata: dict[str, Any] | None) -> str | None:
 
 class ReleaseWriter:
     """Writes ``manifest`` over ``release`` (``None``: a new one), as imported from ``source``
-    by ``user``; every history record dated ``now``."""
+    by ``user``; every history record of the release's rows dated ``now`` (default: the moment
+    the catalogue rows it names are resolved, each new one dated when it is inserted)."""
 
-    def __init__(self, manifest: Manifest, *, source: str, user: Any, now: dt.datetime) -> None:
+    def __init__(
+        self, manifest: Manifest, *, source: str, user: Any, now: dt.datetime | None = None
+    ) -> None:
         self.manifest = manifest
         self.source = source
         self.user = user if getattr(user, "pk", None) else None
@@ -56,11 +60,18 @@ class ReleaseWriter:
         self.pins_changed: dict[str, changes.Action] = {}
         self.deployments_changed: dict[str, changes.Action] = {}
 
+    @property
+    def moment(self) -> dt.datetime:
+        """The date of this import's history records, fixed when first asked."""
+        if self.now is None:
+            self.now = timezone.now()
+        return self.now
+
     def history(self) -> dict[str, Any]:
         return {
             "default_user": self.user,
             "default_change_reason": self.reason,
-            "default_date": self.now,
+            "default_date": self.moment,
         }
 
     def write(self, release: Release | None, findings: list[Finding]) -> Release:
@@ -68,6 +79,9 @@ class ReleaseWriter:
         manifest = self.manifest
         repositories = self.repositories()
         environments = self.environments()
+        # The moment is fixed once the catalogue rows are there: a new repository that another
+        # import created meanwhile (and this one waited for) is dated before the pins naming it.
+        self.moment  # noqa: B018 - fixes it
 
         stored_pins = list(release.pins.all()) if release is not None else []
         stored_deployments = list(release.deployments.all()) if release is not None else []
@@ -98,7 +112,7 @@ class ReleaseWriter:
         release._change_reason = self.reason  # type: ignore[attr-defined]
         release._history_user = self.user  # type: ignore[attr-defined]
         # One moment for every record of this import, so a point-in-time view sees all or none.
-        release._history_date = self.now  # type: ignore[attr-defined]
+        release._history_date = self.moment  # type: ignore[attr-defined]
         release.save()  # reports the release row itself (created, or changed if it did)
 
         pins = self.pins(release, stored_pins, repositories, pin_findings)
@@ -159,7 +173,8 @@ class ReleaseWriter:
             return found
         created = _insert_missing(model, rows(missing))
         if created:
-            _history_records(model, created, "+", self.now, self.user, self.reason)
+            when = self.now or timezone.now()
+            _history_records(model, created, "+", when, self.user, self.reason)
         if len(created) < len(missing):
             # Created meanwhile by another transaction, committed by now.
             found.update(
@@ -345,7 +360,7 @@ class ReleaseWriter:
         """
         if not objects:
             return
-        _history_records(model, objects, "-", self.now, self.user, self.reason)
+        _history_records(model, objects, "-", self.moment, self.user, self.reason)
         queryset = model._default_manager.filter(pk__in=[obj.pk for obj in objects])
         queryset._raw_delete(queryset.db)
 

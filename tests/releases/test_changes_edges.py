@@ -361,3 +361,22 @@ def test_online_findings_follow_the_pin_to_its_new_position():
         ("tag-missing", "repositories[3].tag")
     ]
     assert pin.validation_state == "invalid"
+
+
+# --- 8. history -------------------------------------------------------------------------------
+
+
+def test_point_in_time_without_a_catalogue_record_uses_the_current_name():
+    import_text(RELEASE_1_4)
+    Repository.history.filter(name="fogpy").delete()
+    Environment.history.all().delete()
+
+    manifest = manifest_as_of("1.4", dt.datetime.now(dt.UTC))
+
+    assert manifest is not None
+    assert [entry.name for entry in manifest.repositories] == [
+        "fogpy",
+        "fogpy_utils",
+        "chempipe-plugins",
+    ]
+    assert list(manifest.environments) == ["production"]

@@ -1,22 +1,26 @@
 """Imports at the same time on PostgreSQL: one wins a race for a release, history follows the
-order they took effect in, and imports of different releases do not collide."""
+order they took effect in, imports of different releases do not collide, and a change made
+by another transaction meanwhile is seen by the findings."""
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import time
 from dataclasses import replace
+from typing import Any
 
 import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
 from registry.models import Environment, Repository
-from releases.exporting import export_release
+from releases import changes, release_writer
+from releases.exporting import export_release, manifest_for
 from releases.history import manifest_as_of
 from releases.importing import import_manifests
 from releases.manifests import Manifest, ManifestRejected, dump_manifest, parse_manifest
-from releases.models import Release, RepositoryPin
+from releases.models import PinDependency, Release, RepositoryPin
 
 from .manifests import RELEASE_1_4
 
@@ -269,3 +273,64 @@ def test_two_imports_of_different_releases_sharing_new_repositories_both_succeed
     }
     assert Environment.history.filter(history_type="+").count() == 1
     assert export_release("1.5") == dump_manifest(second)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_point_in_time_of_a_release_whose_new_repository_another_import_created_meanwhile(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    shared = RELEASE_1_4.replace('"fogpy_utils"', '"org/shared"')
+    first = parse_manifest(shared)  # 1.4
+    second = parse_manifest(shared.replace('version: "1.4"', 'version: "1.5"'))
+    second_started = threading.Event()
+    first_inserted = threading.Event()
+    resolve = release_writer.ReleaseWriter.repositories
+
+    def repositories(self: release_writer.ReleaseWriter) -> Any:
+        # 1.5 starts first and, once under way, lets 1.4 create the shared repositories
+        # before it looks for them (and waits for 1.4's uncommitted rows).
+        if self.manifest.version == "1.5":
+            second_started.set()
+            first_inserted.wait(timeout=30)
+            return resolve(self)
+        found = resolve(self)
+        first_inserted.set()
+        return found
+
+    monkeypatch.setattr(release_writer.ReleaseWriter, "repositories", repositories)
+    outcome: dict[str, object] = {}
+
+    def run(name: str, manifest: Manifest, hold: bool) -> None:
+        def wait(_result: object) -> None:
+            # Commit only once 1.5 waits on this import's new repositories.
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and not waiting_on_a_lock():
+                time.sleep(0.05)
+
+        try:
+            (result,) = import_manifests([(name, manifest)], progress=wait if hold else None)
+            outcome[name] = result.action
+        finally:
+            connection.close()
+
+    b = threading.Thread(target=run, args=("b/v1.5.yaml", second, False))
+    b.start()
+    second_started.wait(timeout=30)
+    a = threading.Thread(target=run, args=("a/v1.4.yaml", first, True))
+    a.start()
+    a.join(timeout=30)
+    b.join(timeout=30)
+
+    assert outcome == {"a/v1.4.yaml": "created", "b/v1.5.yaml": "created"}
+    written = (
+        RepositoryPin.history.filter(history_change_reason="imported from b/v1.5.yaml")
+        .values_list("history_date", flat=True)
+        .first()
+    )
+    created = Repository.history.get(name="org/shared", history_type="+")
+    assert created.history_change_reason == "imported from a/v1.4.yaml"
+    # 1.5's rows are dated after the repository they name came into the catalogue ...
+    assert created.history_date <= written
+    # ... so the registry's answer for 1.5 just after it was written is the live one.
+    assert manifest_as_of("1.5", written + dt.timedelta(microseconds=1)) == manifest_for("1.5")
