@@ -32,7 +32,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.dispatch import Signal
 from django.utils import timezone
@@ -260,6 +260,17 @@ class Batch:
             for release_id, pending in self.pending.items()
             if pending.recheck and not pending.findings_checked and pending.release != "deleted"
         ]
+        if recheck and connection.features.has_select_for_update:
+            # Hold the releases while their findings are computed from what is stored: a
+            # concurrent batch that changed one (an import adding a link, say) has committed by
+            # the time the lock is granted, and is seen, so that a dependency cycle made of two
+            # writes of two transactions is found by the second. In pk order, as every locker.
+            list(
+                Release.objects.select_for_update()
+                .filter(pk__in=recheck)
+                .order_by("pk")
+                .values_list("pk", flat=True)
+            )
         rechecked_pins, rechecked_releases = recheck_releases(recheck)
         for release_id, names in rechecked_pins.items():
             for name in names:

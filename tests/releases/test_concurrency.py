@@ -275,6 +275,75 @@ def test_two_imports_of_different_releases_sharing_new_repositories_both_succeed
     assert export_release("1.5") == dump_manifest(second)
 
 
+TWO_PINS = """\
+version: "1.4"
+repositories:
+  - name: "org/p"
+    tag: "v1"
+    commit_sha: null
+    package_version: null
+  - name: "org/q"
+    tag: "v1"
+    commit_sha: null
+    package_version: null
+"""
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_cycle_made_by_an_import_and_an_admin_edit_at_the_same_time_is_found():
+    import_manifests([("v1.4.yaml", parse_manifest(TWO_PINS))])
+    # The file: p depends on q. The admin, meanwhile: q depends on p.
+    p_on_q = TWO_PINS.replace(
+        '    package_version: null\n  - name: "org/q"',
+        '    package_version: null\n    depends_on: ["org/q"]\n  - name: "org/q"',
+    )
+    import_has_written = threading.Event()
+    let_import_commit = threading.Event()
+    outcome: dict[str, object] = {}
+
+    def import_file() -> None:
+        def hold(_result: object) -> None:
+            import_has_written.set()
+            let_import_commit.wait(timeout=30)
+
+        try:
+            (result,) = import_manifests([("p.yaml", parse_manifest(p_on_q))], progress=hold)
+            outcome["import"] = result.action
+        finally:
+            connection.close()
+
+    def admin_edit() -> None:
+        import_has_written.wait(timeout=30)
+        try:
+            with changes.batch(changes.ADMIN):
+                q = RepositoryPin.objects.get(repository__name="org/q")
+                p = RepositoryPin.objects.get(repository__name="org/p")
+                PinDependency.objects.create(pin=q, depends_on=p)
+            outcome["admin"] = "saved"
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=import_file), threading.Thread(target=admin_edit)]
+    for thread in threads:
+        thread.start()
+    import_has_written.wait(timeout=30)
+    # The admin's batch waits for the release the import holds before it checks it.
+    wait_for_a_lock_wait()
+    let_import_commit.set()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert outcome == {"import": "updated", "admin": "saved"}
+    assert PinDependency.objects.count() == 2  # p -> q -> p
+    codes = {
+        pin.repository.name: [finding["code"] for finding in pin.findings]
+        for pin in RepositoryPin.objects.select_related("repository")
+    }
+    assert "dependency-cycle" in codes["org/p"], codes
+    assert Release.objects.get().revision == 3
+
+
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_point_in_time_of_a_release_whose_new_repository_another_import_created_meanwhile(
