@@ -73,9 +73,9 @@ class ReleaseChange:
     another repository, a deployment to another environment, a repository or environment
     renamed in the catalogue) is reported as the old name ``deleted`` and the new one
     ``created``: the release no longer has an entry under the old name, so a mirror keyed by
-    ``<version>:<name>`` drops that entry and adds the new one. A change of a repository's
-    ``git_url`` or ``package_name`` reports every pin of it as ``changed`` (their online
-    results are reset).
+    ``<version>:<name>`` drops that entry and adds the new one. A repository's new ``git_url``
+    reports its pins without a URL of their own as ``changed``, a new ``package_name`` all its
+    pins (their online results are reset).
     """
 
     release_id: int
