@@ -69,6 +69,7 @@ def parse_manifest(
     kind = format or detect_format(text, source)
     if kind not in ("yaml", "json"):
         raise ValueError(f"unknown manifest format {kind!r}")
+    manifest = None
     try:
         tree = (
             parse_json_tree(text, out)
@@ -77,8 +78,11 @@ def parse_manifest(
         )
     except Abort as abort:
         out.errors.append(Finding(abort.code, "error", abort.path, abort.message))
-        tree = None
-    manifest = tree_to_manifest(tree, out, plain_paths) if tree is not None else None
+    else:
+        # A document that is only "null" reaches the schema too, which says what it is;
+        # an empty or unreadable one has been reported already.
+        if tree is not None or not out.errors:
+            manifest = tree_to_manifest(tree, out, plain_paths)
     if out.not_shown:
         message = f"{out.not_shown} more error(s) not shown"
         out.errors.append(Finding("too-many-errors", "error", "", message))

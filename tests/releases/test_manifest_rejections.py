@@ -15,7 +15,7 @@ from django.core.management.base import CommandError
 from django.test import override_settings
 
 from registry.models import Environment, Repository
-from releases.manifests import dump_manifest, parse_manifest
+from releases.manifests import ManifestRejected, dump_manifest, parse_manifest
 from releases.models import EnvironmentDeployment, PinDependency, Release, RepositoryPin
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "manifests"
@@ -958,3 +958,12 @@ def test_a_file_that_does_not_exist_is_a_usage_error(before, tmp_path):
     assert caught.value.returncode == 2
     assert str(missing) in str(caught.value)
     assert snapshot() == before
+
+
+@pytest.mark.parametrize("text", ["Null", "null", "~", "---\n", "null\n"])
+def test_a_document_that_is_only_null_is_told_it_must_be_a_mapping(text):
+    with pytest.raises(ManifestRejected) as rejected:
+        parse_manifest(text, source="v1.4.yaml")
+    assert [(e.code, e.path, e.message) for e in rejected.value.errors] == [
+        ("type", "", "the document must be a mapping, not null")
+    ]
