@@ -276,6 +276,8 @@ def release_history(release: Release) -> list[dict[str, Any]]:
                     if change.field not in _BOOKKEEPING
                 }
             previous[row.id] = row
+            if row.history_type == "~" and not changed:
+                continue  # saved again with nothing of its own changed (bookkeeping only)
             user = row.history_user
             name = row.version if name_field is None else names.get(getattr(row, name_field), "")
             entries.append(
@@ -296,7 +298,9 @@ def release_history(release: Release) -> list[dict[str, Any]]:
                     },
                 )
             )
-    entries.sort(key=lambda item: (item[0], item[2]["kind"], item[1]), reverse=True)
+    # Newest first; the records of one write share a moment: the release, pins, deployments.
+    order = {"release": 0, "pin": 1, "deployment": 2}
+    entries.sort(key=lambda item: (-item[0].timestamp(), order[item[2]["kind"]], item[1]))
     return [entry for _, _, entry in entries]
 
 
