@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -42,5 +43,7 @@ class ManifestYAMLRenderer(BaseRenderer):
             return b""
         if isinstance(data, Manifest):
             return dump_manifest(data, "yaml").encode("utf-8")
-        text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=False)
+        # Through JSON first: error bodies hold DRF's ErrorDetail (a str subclass YAML refuses).
+        plain = json.loads(JSONRenderer().render(data))
+        text = yaml.safe_dump(plain, sort_keys=False, allow_unicode=True, default_flow_style=False)
         return text.encode("utf-8")

@@ -9,8 +9,9 @@ from . import views
 
 
 class VersionConverter:
-    # CONTRACT §1's version characters: letters, digits, '.', '_', '+', '-'.
-    regex = r"[A-Za-z0-9._+\-]+"
+    # Any segment (dots included): a name that cannot exist gets the API's JSON 404 from the
+    # view rather than Django's HTML page.
+    regex = r"[^/]+"
 
     def to_python(self, value: str) -> str:
         return value
@@ -19,12 +20,13 @@ class VersionConverter:
         return value
 
 
-class EnvironmentConverter(VersionConverter):
-    regex = r"[A-Za-z0-9_\-]+"
+class RepositoryConverter(VersionConverter):
+    # Slashes too (``group/sub/project``), and any character, as above.
+    regex = r"[^\x00]+"
 
 
 register_converter(VersionConverter, "version")
-register_converter(EnvironmentConverter, "environment")
+register_converter(RepositoryConverter, "repository")
 
 urlpatterns = [
     path("", views.ApiRoot.as_view(), name="root"),
@@ -37,7 +39,7 @@ urlpatterns = [
     ),
     path("releases/<version:version>/pins/", views.PinList.as_view(), name="release-pins"),
     path(
-        "releases/<version:version>/pins/<path:repository>/",
+        "releases/<version:version>/pins/<repository:repository>/",
         views.PinDetail.as_view(),
         name="release-pin",
     ),
@@ -47,7 +49,7 @@ urlpatterns = [
         name="release-deployments",
     ),
     path(
-        "releases/<version:version>/deployments/<environment:environment>/",
+        "releases/<version:version>/deployments/<version:environment>/",
         views.DeploymentDetail.as_view(),
         name="release-deployment",
     ),
@@ -68,7 +70,7 @@ urlpatterns = [
     ),
     path("environments/", views.EnvironmentList.as_view(), name="environment-list"),
     path(
-        "environments/<environment:name>/",
+        "environments/<version:name>/",
         views.EnvironmentDetail.as_view(),
         name="environment-detail",
     ),

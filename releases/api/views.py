@@ -30,7 +30,7 @@ from releases.manifests import (
     diff_manifests,
     parse_timestamp,
 )
-from releases.models import Release
+from releases.models import EnvironmentDeployment, Release, RepositoryPin
 
 from . import serializers as docs
 from .filters import ReleaseFilter
@@ -66,9 +66,11 @@ ERRORS = {
     404: OpenApiResponse(docs.DetailSerializer, description="No such release."),
     409: OpenApiResponse(docs.ErrorsSerializer, description="Another write won a race."),
     412: OpenApiResponse(docs.DetailSerializer, description="Stale If-Match."),
+    429: OpenApiResponse(docs.DetailSerializer, description="Too many requests for the token."),
 }
-READ_ERRORS = {code: ERRORS[code] for code in (401, 404)}
-WRITE_ERRORS = {code: ERRORS[code] for code in (400, 401, 403, 404, 409, 412)}
+READ_ERRORS = {code: ERRORS[code] for code in (401, 404, 429)}
+QUERY_ERRORS = {code: ERRORS[code] for code in (400, 401, 404, 429)}
+WRITE_ERRORS = {code: ERRORS[code] for code in (400, 401, 403, 404, 409, 412, 429)}
 IF_MATCH = OpenApiParameter(
     "If-Match",
     OpenApiTypes.STR,
@@ -187,7 +189,7 @@ class ReleaseList(ReleaseWriting):
     def get_queryset(self) -> QuerySet[Release]:
         return release_list_queryset()
 
-    @extend_schema(responses={200: docs.ReleaseSummarySerializer(many=True), **READ_ERRORS})
+    @extend_schema(responses={200: docs.ReleaseSummarySerializer(many=True), **QUERY_ERRORS})
     def get(self, request: Request) -> Response:
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
         return self.get_paginated_response([release_summary(r, request) for r in page or []])
@@ -207,6 +209,8 @@ class ReleaseList(ReleaseWriting):
 
 class ReleaseDetail(ReleaseWriting):
     """One release: its manifest tree with validation, revision and links."""
+
+    queryset = Release.objects.none()  # for the schema: the views read through services
 
     @extend_schema(responses={200: docs.ReleaseSerializer, **READ_ERRORS})
     def get(self, request: Request, version: str) -> Response:
@@ -247,7 +251,7 @@ class ReleaseDetail(ReleaseWriting):
 
     @extend_schema(
         parameters=[IF_MATCH],
-        responses={204: None, **{c: ERRORS[c] for c in (401, 403, 404, 412)}},
+        responses={204: None, **{c: ERRORS[c] for c in (401, 403, 404, 412, 429)}},
     )
     def delete(self, request: Request, version: str) -> Response:
         with locked_release(version, request) as release:
@@ -267,6 +271,8 @@ def delete_release(release: Release, source: str, user: Any) -> None:
 
 class ReleaseManifest(ApiView):
     """The canonical manifest, JSON or YAML; PUT creates or replaces the release."""
+
+    queryset = Release.objects.none()  # for the schema: the views read through services
 
     renderer_classes = [ManifestJSONRenderer, ManifestYAMLRenderer]
 
@@ -296,7 +302,7 @@ class ReleaseManifest(ApiView):
         responses={
             200: docs.ImportResultSerializer,
             201: docs.ImportResultSerializer,
-            **{c: ERRORS[c] for c in (400, 401, 403, 409, 412)},
+            **{c: ERRORS[c] for c in (400, 401, 403, 409, 412, 429)},
         },
     )
     def put(self, request: Request, version: str) -> Response:
@@ -322,6 +328,8 @@ class ReleaseManifest(ApiView):
 class PinList(ApiView):
     """A release's pins in manifest order, with their validation state and findings."""
 
+    queryset = RepositoryPin.objects.none()  # for the schema: the views read through services
+
     @extend_schema(responses={200: docs.PinSerializer(many=True), **READ_ERRORS})
     def get(self, request: Request, version: str) -> Response:
         release = get_release(version)
@@ -332,6 +340,8 @@ class PinList(ApiView):
 
 class PinDetail(ApiView):
     """One pin; PATCH changes its tag, commit, package version, URL or dependencies."""
+
+    queryset = RepositoryPin.objects.none()  # for the schema: the views read through services
 
     @extend_schema(responses={200: docs.PinSerializer, **READ_ERRORS})
     def get(self, request: Request, version: str, repository: str) -> Response:
@@ -373,6 +383,10 @@ class PinDetail(ApiView):
 class DeploymentList(ApiView):
     """Where a release is deployed (or planned), in manifest order."""
 
+    queryset = (
+        EnvironmentDeployment.objects.none()
+    )  # for the schema: the views read through services
+
     @extend_schema(responses={200: docs.DeploymentSerializer(many=True), **READ_ERRORS})
     def get(self, request: Request, version: str) -> Response:
         release = get_release(version)
@@ -384,6 +398,10 @@ class DeploymentList(ApiView):
 class DeploymentDetail(ApiView):
     """A release's deployment to one environment; PUT/PATCH record it (an unknown environment
     is created)."""
+
+    queryset = (
+        EnvironmentDeployment.objects.none()
+    )  # for the schema: the views read through services
 
     @extend_schema(responses={200: docs.DeploymentSerializer, **READ_ERRORS})
     def get(self, request: Request, version: str, environment: str) -> Response:
@@ -464,6 +482,8 @@ class DeploymentDetail(ApiView):
 class ReleaseDiff(ApiView):
     """Release ``a`` to release ``b``: pins added, removed and changed field by field."""
 
+    queryset = Release.objects.none()  # for the schema: the views read through services
+
     @extend_schema(responses={200: docs.DiffSerializer, **READ_ERRORS})
     def get(self, request: Request, version: str, other: str) -> Response:
         try:
@@ -482,6 +502,8 @@ class ReleaseDiff(ApiView):
 class ReleaseHistory(ApiView):
     """Every change of the release, its pins and deployments, newest first."""
 
+    queryset = Release.objects.none()  # for the schema: the views read through services
+
     @extend_schema(responses={200: docs.HistoryEntrySerializer(many=True), **READ_ERRORS})
     def get(self, request: Request, version: str) -> Response:
         release = get_release(version)
@@ -491,6 +513,8 @@ class ReleaseHistory(ApiView):
 
 class ReleaseEvidence(ApiView):
     """The audit package: manifest, validation, deployment and change history, SHA-256."""
+
+    queryset = Release.objects.none()  # for the schema: the views read through services
 
     @extend_schema(responses={200: docs.EvidenceSerializer, **READ_ERRORS})
     def get(self, request: Request, version: str) -> Response:
@@ -512,8 +536,10 @@ def moment(request: Request) -> Any:
 class EnvironmentList(ApiView):
     """Every environment and the releases live there (in progress or deployed)."""
 
+    queryset = Environment.objects.none()  # for the schema: the views read through services
+
     @extend_schema(
-        parameters=[AT], responses={200: docs.EnvironmentSerializer(many=True), **READ_ERRORS}
+        parameters=[AT], responses={200: docs.EnvironmentSerializer(many=True), **QUERY_ERRORS}
     )
     def get(self, request: Request) -> Response:
         data = live_in_environments(None, moment(request), timezone.now())
@@ -524,7 +550,9 @@ class EnvironmentList(ApiView):
 class EnvironmentDetail(ApiView):
     """The releases live in one environment, side by side, now or ``?at=``."""
 
-    @extend_schema(parameters=[AT], responses={200: docs.EnvironmentSerializer, **READ_ERRORS})
+    queryset = Environment.objects.none()  # for the schema: the views read through services
+
+    @extend_schema(parameters=[AT], responses={200: docs.EnvironmentSerializer, **QUERY_ERRORS})
     def get(self, request: Request, name: str) -> Response:
         if not Environment.objects.filter(name=name).exists():
             raise Http404(f"No environment {name}.")
