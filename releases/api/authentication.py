@@ -38,7 +38,7 @@ class ApiTokenAuthentication(BaseAuthentication):
         return self.keyword
 
 
-class ApiTokenScheme(OpenApiAuthenticationExtension):  # type: ignore[no-untyped-call]
+class ApiTokenScheme(OpenApiAuthenticationExtension):
     """Documents ``Authorization: Token <key>`` in the OpenAPI schema."""
 
     target_class = ApiTokenAuthentication
