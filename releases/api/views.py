@@ -144,18 +144,24 @@ class ReleaseWriting(ApiView):
         user, _actor = who(request)
         strict = flag(request, "strict")
         if flag(request, "dry_run"):
-            check_precondition(version, request)
+            release = check_precondition(version, request)
+            if create_only and release is not None:
+                raise exists(source, version)
             return import_manifest(manifest, source=source, user=user, dry_run=True, strict=strict)
         with locked_release(version, request) as release:
             if create_only and release is not None:
-                message = f"release {version} exists; PUT /api/releases/{version}/ replaces it"
-                raise ManifestRejected(source, [Finding("exists", "error", "version", message)])
+                raise exists(source, version)
             return import_manifest(manifest, source=source, user=user, strict=strict)
 
     def release_response(self, version: str, created: bool) -> Response:
         data = release_detail(version, self.request)
         code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
         return with_etag(Response(data, status=code), data["revision"])
+
+
+def exists(source: str, version: str) -> ManifestRejected:
+    message = f"release {version} exists; PUT /api/releases/{version}/ replaces it"
+    return ManifestRejected(source, [Finding("exists", "error", "version", message)])
 
 
 def stored_tree(version: str) -> dict[str, Any]:

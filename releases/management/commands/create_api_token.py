@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from releases.api.models import ApiToken, TokenNameTaken
+from releases.management.base import RegistryCommand
 
 
-class Command(BaseCommand):
+class Command(RegistryCommand):
     help = "Create an API token (and its service account); the key is printed once."
 
     def add_arguments(self, parser: CommandParser) -> None:
