@@ -13,6 +13,7 @@ from typing import IO, Any
 from django.conf import settings
 from rest_framework.parsers import BaseParser
 
+from releases.edits import in_utc
 from releases.manifests import Finding, Manifest, ManifestRejected, parse_manifest
 from releases.manifests.json_tree import parse_json_tree
 from releases.manifests.located import Abort, Collector
@@ -72,12 +73,13 @@ def raw_body(data: Any) -> RawBody:
 
 def read_manifest(body: RawBody, source: str) -> Manifest:
     """A whole manifest from the body, by every rule of the codec (``parse_manifest``)."""
-    return parse_manifest(
+    manifest = parse_manifest(
         body.data,
         source=source,
         format=body.format,
         max_bytes=settings.REGISTRY_MANIFEST_MAX_BYTES,
     )
+    return in_utc(manifest)
 
 
 def read_tree(body: RawBody, source: str) -> tuple[Any, set[str]]:
@@ -115,4 +117,4 @@ def tree_manifest(tree: Any, plain_paths: set[str], source: str) -> Manifest:
         raise ManifestRejected(
             source, out.errors or [Finding("invalid", "error", "", "not a manifest")]
         )
-    return manifest
+    return in_utc(manifest)

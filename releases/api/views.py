@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from django.db.models import QuerySet
@@ -536,7 +537,8 @@ def moment(request: Request) -> Any:
     if when is None:
         message = "not an RFC 3339 time with an offset or Z, e.g. 2025-01-20T14:30:00Z"
         raise ManifestRejected("at", [Finding("format", "error", "at", message)])
-    return when
+    # In UTC: PostgreSQL refuses offsets beyond ±15:59 that Python (and RFC 3339) allow.
+    return when.astimezone(dt.UTC)
 
 
 class EnvironmentList(ApiView):

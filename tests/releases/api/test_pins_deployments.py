@@ -204,3 +204,16 @@ def test_deployment_writes_need_the_write_scope(reader: APIClient) -> None:
         send(reader, "put", "/api/releases/9.9/deployments/x/", {"namespace": "s"}).status_code
         == 403
     )
+
+
+def test_a_deployment_time_with_a_large_offset_is_stored_in_utc(writer: APIClient) -> None:
+    # PostgreSQL refuses offsets beyond ±15:59; RFC 3339 (and Python) allow up to ±23:59.
+    import_text(RELEASE_1_4)
+    response = send(
+        writer,
+        "put",
+        "/api/releases/1.4/deployments/staging/",
+        {"namespace": "staging-v1.4", "deployed_at": "2025-02-01T20:00:00+17:05"},
+    )
+    assert response.status_code == 201, response.content
+    assert response.json()["deployed_at"] == "2025-02-01T02:55:00Z"

@@ -457,3 +457,12 @@ def test_anonymous_gets_401_everywhere(anonymous: APIClient, writer: APIClient) 
         ).status_code
         == 401
     )
+
+
+def test_times_with_offsets_beyond_postgresqls_range_are_stored_in_utc(writer: APIClient) -> None:
+    body = manifest("2.0", created_at="2025-06-01T20:00:00+17:05")
+    body["environments"] = {"qa": {"namespace": "qa-2", "deployed_at": "2025-06-02T00:00:00-18:00"}}
+    response = post_json(writer, "/api/releases/", body)
+    assert response.status_code == 201, response.content
+    assert response.json()["created_at"] == "2025-06-01T02:55:00Z"
+    assert response.json()["environments"]["qa"]["deployed_at"] == "2025-06-02T18:00:00Z"
