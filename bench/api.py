@@ -88,8 +88,8 @@ def free_port() -> int:
 def seed(token_name: str) -> str:
     """A 1,000-pin release and 60 releases of 50 pins; returns a read token's key."""
     from django.core.management import call_command
-    from run import build_tree, to_yaml
 
+    from bench.run import build_tree, to_yaml
     from releases.api.models import ApiToken
     from releases.importing import import_manifests
     from releases.manifests import parse_manifest
@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
     os.environ["DJANGO_DEBUG"] = "false"  # no query log, no debug pages: as in production
     os.environ["REGISTRY_API_THROTTLE_RATE"] = ""  # measure the API, not the throttle
-    from run import throwaway_database
+    from bench.run import throwaway_database
 
     with throwaway_database() as where:
         import django

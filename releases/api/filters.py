@@ -70,6 +70,7 @@ class ReleaseFilter(django_filters.FilterSet):
     def by_validation(
         self, queryset: QuerySet[Release], name: str, value: str
     ) -> QuerySet[Release]:
+        queryset = with_validation_counts(queryset)
         # Worse states absent, this one present (all pins, for "valid").
         worse = STATE_ORDER[: STATE_ORDER.index(value)]
         condition = Q(**{f"n_{state}": 0 for state in worse})

@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from django.db.models import Model, Prefetch, QuerySet
+from django.db.models import Count, Model, Prefetch, QuerySet
 from django.urls import reverse
 from rest_framework.request import Request
 
@@ -69,37 +69,61 @@ def validation_counts(release: Release) -> dict[str, Any]:
 
 
 def release_list_queryset() -> QuerySet[Release]:
-    """Two queries for a page (plus its count), whatever the number of pins."""
-    deployments = EnvironmentDeployment.objects.select_related("environment").order_by(
-        "position", "pk"
-    )
-    return (
-        with_validation_counts(
-            Release.objects.only(
-                "version", "created_at", "created_by", "revision", "recorded_at", "updated_at"
-            )
-        )
-        .prefetch_related(Prefetch("deployments", queryset=deployments))
-        .order_by("-recorded_at", "-pk")
-    )
+    """The releases, newest first; a page's pin counts and deployments are read by
+    :func:`release_summaries` for that page only."""
+    return Release.objects.only(
+        "version", "created_at", "created_by", "revision", "recorded_at", "updated_at"
+    ).order_by("-recorded_at", "-pk")
 
 
-def release_summary(release: Release, request: Request | None) -> dict[str, Any]:
-    return {
-        "version": release.version,
-        "created_at": _time(release.created_at),
-        "created_by": release.created_by,
-        "revision": release.revision,
-        "pin_count": release.pin_count,  # type: ignore[attr-defined]
-        "validation": validation_counts(release),
-        "environments": {
-            deployment.environment.name: deployment_item(deployment)
-            for deployment in release.deployments.all()
-        },
-        "recorded_at": _time(release.recorded_at),
-        "updated_at": _time(release.updated_at),
-        "links": {"detail": _url(request, "release-detail", version=release.version)},
-    }
+STATES = tuple(ValidationState.values)
+
+
+def release_summaries(releases: list[Release], request: Request | None) -> list[dict[str, Any]]:
+    """A page of releases as the list shows them: two queries whatever the number of pins."""
+    ids = [release.pk for release in releases]
+    counts: dict[int, dict[str, int]] = {pk: dict.fromkeys(STATES, 0) for pk in ids}
+    rows = (
+        RepositoryPin.objects.filter(release_id__in=ids)
+        .order_by()
+        .values_list("release_id", "validation_state")
+        .annotate(n=Count("pk"))
+    )
+    for release_id, state, n in rows:
+        counts[release_id][state] = n
+    environments: dict[int, dict[str, Any]] = {pk: {} for pk in ids}
+    deployments = (
+        EnvironmentDeployment.objects.filter(release_id__in=ids)
+        .order_by("release_id", "position", "pk")
+        .values_list("release_id", "environment__name", "namespace", "deployed_at", "status")
+    )
+    for release_id, name, namespace, deployed_at, status in deployments:
+        environments[release_id][name] = {
+            "environment": name,
+            "namespace": namespace,
+            "deployed_at": _time(deployed_at),
+            "status": status,
+        }
+    detail = _url(request, "release-detail", version="VERSION")
+    return [
+        {
+            "version": release.version,
+            "created_at": _time(release.created_at),
+            "created_by": release.created_by,
+            "revision": release.revision,
+            "pin_count": sum(counts[release.pk].values()),
+            "validation": {
+                "state": overall_state(counts[release.pk]),
+                "pins": counts[release.pk],
+            },
+            "environments": environments[release.pk],
+            "recorded_at": _time(release.recorded_at),
+            "updated_at": _time(release.updated_at),
+            # One reverse() for the page: only the version differs.
+            "links": {"detail": detail.replace("/VERSION/", f"/{release.version}/")},
+        }
+        for release in releases
+    ]
 
 
 def release_detail(version: str, request: Request | None) -> dict[str, Any]:

@@ -49,7 +49,7 @@ from .representations import (
     release_detail,
     release_history,
     release_list_queryset,
-    release_summary,
+    release_summaries,
 )
 from .writes import (
     check_precondition,
@@ -199,7 +199,7 @@ class ReleaseList(ReleaseWriting):
     @extend_schema(responses={200: docs.ReleaseSummarySerializer(many=True), **QUERY_ERRORS})
     def get(self, request: Request) -> Response:
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        return self.get_paginated_response([release_summary(r, request) for r in page or []])
+        return self.get_paginated_response(release_summaries(list(page or []), request))
 
     @extend_schema(
         request=docs.ManifestSerializer,
