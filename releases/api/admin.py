@@ -15,7 +15,16 @@ class ApiTokenAdmin(admin.ModelAdmin):
     list_filter = ("scope", ("revoked_at", admin.EmptyFieldListFilter))
     search_fields = ("name", "prefix")
     readonly_fields = ("name", "user", "prefix", "key_hash", "created_at", "last_used_at")
-    fields = ("name", "user", "scope", "prefix", "key_hash", "created_at", "last_used_at")
+    fields = (
+        "name",
+        "user",
+        "scope",
+        "prefix",
+        "key_hash",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    )
     actions = ("revoke",)
 
     def has_add_permission(self, request: HttpRequest) -> bool:

@@ -123,3 +123,23 @@ def test_a_session_of_a_non_staff_user_gets_403(django_user_model) -> None:
     client = APIClient()
     client.force_login(user)
     assert client.get("/api/releases/").status_code == 403
+
+
+def test_the_admin_lists_and_revokes_tokens_without_showing_keys(django_user_model) -> None:
+    token, key = ApiToken.create_token("ci", "write")
+    admin = django_user_model.objects.create_superuser("root", password="x")
+    client = APIClient()
+    client.force_login(admin)
+    listing = client.get("/admin/releases/apitoken/")
+    assert listing.status_code == 200
+    assert b"ci" in listing.content and key.encode() not in listing.content
+    response = client.post(
+        "/admin/releases/apitoken/",
+        {"action": "revoke", "_selected_action": [token.pk]},
+    )
+    assert response.status_code == 302
+    token.refresh_from_db()
+    assert token.revoked_at is not None
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    assert api.get("/api/releases/").status_code == 401
