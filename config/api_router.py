@@ -1,9 +1,7 @@
-"""The REST API's router, mounted at ``/api/``; apps register their viewsets here."""
+"""The REST API's routes, mounted at ``/api/`` (CONTRACT §3): :mod:`releases.api.urls`."""
 
-from rest_framework.routers import DefaultRouter
+from releases.api.urls import urlpatterns
 
 app_name = "api"
 
-router = DefaultRouter()
-
-urlpatterns = router.urls
+__all__ = ["app_name", "urlpatterns"]

@@ -233,10 +233,12 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 REST_FRAMEWORK = {
     # Token first: an anonymous request then gets 401 with "WWW-Authenticate: Token".
     "DEFAULT_AUTHENTICATION_CLASSES": (
-        "rest_framework.authentication.TokenAuthentication",
+        "releases.api.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ),
-    "DEFAULT_PERMISSION_CLASSES": ("rest_framework.permissions.IsAuthenticated",),
+    "DEFAULT_PERMISSION_CLASSES": ("releases.api.permissions.TokenScope",),
+    "DEFAULT_THROTTLE_CLASSES": ("releases.api.throttling.TokenRateThrottle",),
+    "EXCEPTION_HANDLER": "releases.api.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
@@ -248,7 +250,12 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Releases, repository pins, deployments and their validation.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
-    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "SERVE_PERMISSIONS": ["releases.api.permissions.TokenScope"],
+    "SCHEMA_PATH_PREFIX": "/api/",
+    "ENUM_NAME_OVERRIDES": {
+        "DeploymentStatusEnum": "releases.models.DeploymentStatus",
+        "ValidationStateEnum": "releases.models.ValidationState",
+    },
     "COMPONENT_SPLIT_REQUEST": True,
     # Swagger UI from the sidecar package: /api/docs/ works without internet access.
     "SWAGGER_UI_DIST": "SIDECAR",
@@ -307,3 +314,8 @@ NOTION_BASE_URL: str = env("NOTION_BASE_URL", default="https://api.notion.com")
 NOTION_REQUESTS_PER_SECOND: float = positive_number(
     env.str("NOTION_REQUESTS_PER_SECOND", default="").strip() or "3", "NOTION_REQUESTS_PER_SECOND"
 )
+
+# API
+# ------------------------------------------------------------------------------
+# Requests per API token (DRF throttle syntax, "<n>/second|minute|hour|day"); empty = no limit.
+REGISTRY_API_THROTTLE_RATE: str = env.str("REGISTRY_API_THROTTLE_RATE", default="1200/minute")
