@@ -8,7 +8,6 @@ located relative to the edited part (``namespace``, ``tag``), as its caller rece
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from collections.abc import Callable
 from typing import Any
@@ -121,26 +120,7 @@ def _manifest(tree: dict[str, Any], source: str, where: str, whole: str) -> Mani
             [_relative(error, where, whole) for error in out.errors]
             or [Finding("invalid", "error", "", "not a valid release")],
         )
-    return in_utc(manifest)
-
-
-def in_utc(manifest: Manifest) -> Manifest:
-    """The same manifest with its times in UTC (the same instants, written the same).
-
-    RFC 3339 allows offsets up to ±23:59; PostgreSQL refuses to store one beyond ±15:59.
-    """
-
-    def utc(value: dt.datetime | None) -> dt.datetime | None:
-        return value.astimezone(dt.UTC) if value is not None else None
-
-    return dataclasses.replace(
-        manifest,
-        created_at=utc(manifest.created_at),
-        environments={
-            name: dataclasses.replace(entry, deployed_at=utc(entry.deployed_at))
-            for name, entry in manifest.environments.items()
-        },
-    )
+    return manifest
 
 
 def _relative(error: Finding, where: str, whole: str) -> Finding:

@@ -13,7 +13,6 @@ from typing import IO, Any
 from django.conf import settings
 from rest_framework.parsers import BaseParser
 
-from releases.edits import in_utc
 from releases.manifests import Finding, Manifest, ManifestRejected, parse_manifest
 from releases.manifests.json_tree import parse_json_tree
 from releases.manifests.located import Abort, Collector
@@ -79,7 +78,7 @@ def read_manifest(body: RawBody, source: str) -> Manifest:
         format=body.format,
         max_bytes=settings.REGISTRY_MANIFEST_MAX_BYTES,
     )
-    return in_utc(manifest)
+    return manifest
 
 
 def read_tree(body: RawBody, source: str) -> tuple[Any, set[str]]:
@@ -117,4 +116,4 @@ def tree_manifest(tree: Any, plain_paths: set[str], source: str) -> Manifest:
         raise ManifestRejected(
             source, out.errors or [Finding("invalid", "error", "", "not a manifest")]
         )
-    return in_utc(manifest)
+    return manifest

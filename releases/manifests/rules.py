@@ -173,11 +173,11 @@ def timestamp_problem(value: str) -> tuple[dt.datetime | None, str | None]:
         return None, f"{value!r} is not a valid time: {exc}"
     try:
         # Stored and written in UTC: a time that has no UTC equivalent (year 1 or 9999 with an
-        # offset) cannot be kept, nor compared with another.
-        parsed.astimezone(dt.UTC)
+        # offset) cannot be kept, nor compared with another. The same instant in UTC from here
+        # on: RFC 3339 allows offsets up to ±23:59, PostgreSQL stores none beyond ±15:59.
+        return parsed.astimezone(dt.UTC), None
     except OverflowError:
         return None, f"{value!r} is out of range once converted to UTC"
-    return parsed, None
 
 
 def parse_timestamp(value: str, path: str, out: ErrorSink | None = None) -> dt.datetime | None:

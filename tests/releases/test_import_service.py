@@ -421,3 +421,17 @@ def test_any_other_integrity_error_is_raised_with_its_cause_not_called_a_conflic
     finally:
         changes.release_changed.disconnect(dispatch_uid="faulty")
     assert Release.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_times_with_any_rfc3339_offset_are_stored_and_exported_in_utc():
+    # RFC 3339 allows offsets up to ±23:59; PostgreSQL stores none beyond ±15:59.
+    text = RELEASE_1_4.replace("2025-01-15T10:00:00Z", "2025-01-16T03:05:00+17:05").replace(
+        "2025-01-20T14:30:00Z", "2025-01-20T00:30:00-14:00"
+    )
+    assert import_text(text).action == "created"
+
+    exported = export_release("1.4")
+    assert 'created_at: "2025-01-15T10:00:00Z"' in exported
+    assert 'deployed_at: "2025-01-20T14:30:00Z"' in exported
+    assert import_text(text).action == "unchanged"
