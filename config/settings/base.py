@@ -307,3 +307,12 @@ NOTION_BASE_URL: str = env("NOTION_BASE_URL", default="https://api.notion.com")
 NOTION_REQUESTS_PER_SECOND: float = positive_number(
     env.str("NOTION_REQUESTS_PER_SECOND", default="").strip() or "3", "NOTION_REQUESTS_PER_SECOND"
 )
+
+# GIT-BACKED MANIFESTS
+# ------------------------------------------------------------------------------
+# The folder of the IaC repository (REGISTRY_MANIFESTS_REPO_URL) holding v<version>.yaml files.
+REGISTRY_MANIFESTS_REPO_FOLDER: str = env.str("REGISTRY_MANIFESTS_REPO_FOLDER", default="manifests")
+# Cron expression (minute hour day-of-month month day-of-week, UTC) of the scheduled sync.
+REGISTRY_MANIFESTS_SYNC_SCHEDULE: str = env.str(
+    "REGISTRY_MANIFESTS_SYNC_SCHEDULE", default="*/5 * * * *"
+)
