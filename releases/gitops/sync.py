@@ -243,12 +243,13 @@ def sync_manifests(
     dry_run: bool = False,
     actor: str = "git sync",
     max_bytes: int | None = None,
-    progress: Callable[[str], None] | None = None,
+    progress: Callable[[str, int], None] | None = None,
 ) -> SyncReport:
     """Fetch ``repository`` and import the manifests that changed since the last sync.
 
     ``branches`` are fnmatch patterns (default ``REGISTRY_MANIFESTS_REPO_BRANCHES``), ``folder``
-    the manifests folder (default ``REGISTRY_MANIFESTS_REPO_FOLDER``). A ``dry_run`` reads and
+    the manifests folder (default ``REGISTRY_MANIFESTS_REPO_FOLDER``); ``progress(file, total)``
+    is called before each file read is imported. A ``dry_run`` reads and
     compares the same files and writes nothing (the clone is still fetched). Raises
     :class:`~registry.git.errors.GitRemoteError` when the repository cannot be fetched.
     """
@@ -287,7 +288,7 @@ def sync_manifests(
         report.blobs_read = len(contents)
     for file in to_read:
         if progress is not None:
-            progress(file.where)
+            progress(file.where, len(to_read))
         _import_file(
             file, contents[file.blob], report, dry_run=dry_run, actor=actor, max_bytes=max_bytes
         )
@@ -503,7 +504,7 @@ def run_sync(
     *,
     trigger: str = "schedule",
     repository: ManifestsRepository | None = None,
-    progress: Callable[[str], None] | None = None,
+    progress: Callable[[str, int], None] | None = None,
 ) -> tuple[ManifestSync | None, SyncReport | None]:
     """Run the queued sync ``run_id`` (or a new one, for the schedule and the command) and
     store its report on the run row. A run already taken by another worker is left alone
