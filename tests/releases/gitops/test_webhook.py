@@ -20,7 +20,7 @@ from .worktree import ManifestsWorkTree
 
 pytestmark = pytest.mark.django_db
 
-SECRET = "s3cr3t-Zoë-webhook"  # noqa: S105 (a test value)
+SECRET = "s3cr3t-Zoë-webhook"
 URL = "/hooks/git"
 
 
