@@ -161,3 +161,9 @@ def test_a_malformed_schedule_names_the_setting(expression: str) -> None:
 def test_the_schedule_exists_after_migrate() -> None:
     # post_migrate ran when the test database was made.
     assert PeriodicTask.objects.filter(name=NAME, task=TASK).exists()
+
+
+def test_an_abbreviated_option_is_refused(configured: ManifestsWorkTree) -> None:
+    with pytest.raises(CommandError, match="unrecognized arguments: --dry"):
+        run("--dry")
+    assert not ManifestSync.objects.exists()
