@@ -28,6 +28,8 @@ from registry.git.policy import GitPolicy
 from registry.git.remote import empty_home, git_environment, run_git, run_git_status
 from registry.git.urls import RemoteUrl, checked_url
 
+from ..manifests.files import escape_text
+
 _BRANCH_PREFIX = "refs/heads/"
 _REFSPEC = "+refs/heads/*:refs/heads/*"
 _SHA_RE = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
@@ -41,6 +43,8 @@ class TreeEntry:
     path: str
     blob: str
     mode: str
+    #: Bytes, from the tree listing (``None`` for a folder or a submodule).
+    size: int | None = None
 
     @property
     def name(self) -> str:
@@ -132,16 +136,26 @@ class ManifestsRepository:
         return found
 
     def folder(self, commit: str, folder: str) -> list[TreeEntry]:
-        """The entries directly inside ``folder`` at ``commit`` (no content read); ``[]`` when
-        the folder does not exist there."""
-        output = self._git(["ls-tree", "-z", "--full-tree", commit, "--", folder.strip("/") + "/"])
+        """The entries directly inside ``folder`` at ``commit`` with their sizes (no content
+        read); ``[]`` when the folder does not exist there. Paths are made printable
+        (:func:`~releases.manifests.files.escape_text`): a name may hold any character."""
+        output = self._git(
+            ["ls-tree", "-l", "-z", "--full-tree", commit, "--", folder.strip("/") + "/"]
+        )
         entries = []
         for record in output.split("\0"):
             if not record:
                 continue
             meta, _, path = record.partition("\t")
-            mode, _kind, blob = meta.split(" ")
-            entries.append(TreeEntry(path=path, blob=blob, mode=mode))
+            mode, _kind, blob, size = meta.split()
+            entries.append(
+                TreeEntry(
+                    path=escape_text(path),
+                    blob=blob,
+                    mode=mode,
+                    size=int(size) if size.isdigit() else None,
+                )
+            )
         return entries
 
     def merge_base(self, first: str, second: str) -> str | None:

@@ -69,6 +69,7 @@ class Candidate:
     commit: str
     path: str
     blob: str
+    size: int | None = None
 
     @property
     def where(self) -> str:
@@ -283,15 +284,21 @@ def sync_manifests(
             if stored is not None and stored.rejected_blob_sha == file.blob and stored.rejection:
                 report.rejections.append(Rejection.remembered_from(version, stored.rejection))
                 continue
+            if file.size is not None and file.size > max_bytes:
+                # Refused from the tree listing: an oversized blob is never read.
+                message = f"{file.size} bytes is over the limit of {max_bytes}"
+                _reject(file, [Finding("too-large", "error", "", message)], report, dry_run)
+                continue
             to_read.append(file)
         contents = repository.blobs([file.blob for file in to_read])
         report.blobs_read = len(contents)
-    for file in to_read:
-        if progress is not None:
-            progress(file.where, len(to_read))
-        _import_file(
-            file, contents[file.blob], report, dry_run=dry_run, actor=actor, max_bytes=max_bytes
-        )
+        # Still under the lock: two syncs of one repository take turns, file by file.
+        for file in to_read:
+            if progress is not None:
+                progress(file.where, len(to_read))
+            _import_file(
+                file, contents[file.blob], report, dry_run=dry_run, actor=actor, max_bytes=max_bytes
+            )
     seen = set(chosen) | {c.version for c in report.conflicts}
     seen |= {r.version for r in report.rejections if r.version}
     for version, stored in sorted(sources.items()):
@@ -375,7 +382,7 @@ class _Chooser:
             return None
         if match is None:  # for the type checker: a problem was reported above
             return None
-        return Candidate(match["version"], branch, commit, entry.path, entry.blob)
+        return Candidate(match["version"], branch, commit, entry.path, entry.blob, entry.size)
 
     def _one(self, version: str, files: list[Candidate], report: SyncReport) -> Candidate | None:
         owner = owning_branch(version)
@@ -445,6 +452,10 @@ def _import_file(
         errors = [error for rejection in exc.rejections for error in rejection.errors]
     except ManifestRejected as exc:
         errors = list(exc.errors)
+    _reject(file, errors, report, dry_run)
+
+
+def _reject(file: Candidate, errors: list[Finding], report: SyncReport, dry_run: bool) -> None:
     rejection = Rejection(file.branch, file.commit, file.path, errors, file.version)
     report.rejections.append(rejection)
     if not dry_run:

@@ -123,3 +123,29 @@ def test_the_same_version_twice_on_one_branch_is_a_conflict(
     assert [c.version for c in report.conflicts] == ["2.0"]
     assert report.blobs_read == 0
     assert not Release.objects.exists()
+
+
+def test_an_oversized_file_is_refused_from_the_tree_without_being_read(
+    manifests_repo: ManifestsWorkTree,
+    make_repository: Callable[[], ManifestsRepository],
+    recorded_git: RecordedGit,
+) -> None:
+    small, large = manifest_text("1.4", pins=2), manifest_text("1.5", pins=200)
+    manifests_repo.write("manifests/v1.4.yaml", small)
+    manifests_repo.write("manifests/v1.5.yaml", large)
+    manifests_repo.write("manifests/v1.6\x1b[31m.yaml", small)  # a name that colours a terminal
+    manifests_repo.commit()
+    manifests_repo.push("main")
+    limit = len(small.encode()) + 100
+
+    report = sync_manifests(make_repository(), max_bytes=limit)
+
+    assert report.blobs_read == 1
+    rejected = {r.path: r.errors[0] for r in report.rejections}
+    assert rejected["manifests/v1.5.yaml"].code == "too-large"
+    assert f"{len(large.encode())} bytes is over the limit of {limit}" in (
+        rejected["manifests/v1.5.yaml"].message
+    )
+    # Printed escaped, never as the control sequence itself.
+    assert "manifests/v1.6\\x1b[31m.yaml" in rejected
+    assert [x.file.version for x in report.imported] == ["1.4"]
