@@ -35,6 +35,12 @@ class ManifestSource(models.Model):
     rejection = models.JSONField(
         default=dict, blank=True, help_text="Where that content was and why it was refused."
     )
+    revision = models.PositiveBigIntegerField(
+        null=True,
+        blank=True,
+        help_text="The release's revision when the sync last wrote or checked it: a higher one "
+        "means the release was changed in the registry since.",
+    )
     synced_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -36,6 +36,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import F, OuterRef, Subquery
 from django.utils import timezone
 
 from registry.git.errors import GitRemoteError
@@ -44,6 +45,7 @@ from .. import changes
 from ..importing import ManifestsRejected, import_manifests
 from ..manifests import Finding, ManifestRejected, parse_manifest
 from ..manifests.rules import VERSION_RE
+from ..models import Release
 from .models import ManifestSource, ManifestSync
 from .repository import MANIFEST_SUFFIXES, ManifestsRepository, TreeEntry, matching_branches
 
@@ -180,6 +182,32 @@ class Removed:
 
 
 @dataclass
+class Edited:
+    """A release changed in the registry (admin, API) since the sync imported its file, which
+    has not changed since: kept as it is, imported again when the file changes."""
+
+    version: str
+    branch: str
+    commit: str
+    path: str
+
+    def line(self) -> str:
+        return (
+            f"{self.branch}@{self.commit[:SHORT_SHA]}:{self.path}: {self.version} was changed "
+            "in the registry since this file was synced (kept; imported again when the file "
+            "changes)"
+        )
+
+    def as_dict(self) -> dict[str, str]:
+        return {
+            "version": self.version,
+            "branch": self.branch,
+            "commit": self.commit,
+            "path": self.path,
+        }
+
+
+@dataclass
 class SyncReport:
     """Everything one sync saw and did."""
 
@@ -190,6 +218,7 @@ class SyncReport:
     rejections: list[Rejection] = field(default_factory=list)
     conflicts: list[Conflict] = field(default_factory=list)
     removed: list[Removed] = field(default_factory=list)
+    edited: list[Edited] = field(default_factory=list)
     #: Versions whose chosen file is the one already imported (not read).
     unchanged_files: int = 0
     #: Blobs read from the clone (0 when nothing changed).
@@ -208,6 +237,7 @@ class SyncReport:
             "rejected": len(self.rejections),
             "conflicts": len(self.conflicts),
             "removed": len(self.removed),
+            "edited_in_registry": len(self.edited),
             "read": self.blobs_read,
         }
 
@@ -221,6 +251,7 @@ class SyncReport:
             "rejections": [item.as_dict() for item in self.rejections],
             "conflicts": [item.as_dict() for item in self.conflicts],
             "removed": [item.as_dict() for item in self.removed],
+            "edited_in_registry": [item.as_dict() for item in self.edited],
         }
 
     def summary(self) -> str:
@@ -265,7 +296,10 @@ def sync_manifests(
         trunk = _trunk(patterns, heads)
         chooser = _Chooser(repository, folder, report.branches, trunk)
         chosen = chooser.choose(report)
-        sources = {source.version: source for source in ManifestSource.objects.all()}
+        sources = {
+            source.version: source
+            for source in ManifestSource.objects.annotate(current_revision=F("release__revision"))
+        }
         to_read: list[Candidate] = []
         for version, file in sorted(chosen.items()):
             stored = sources.get(version)
@@ -275,6 +309,9 @@ def sync_manifests(
                 and stored.blob_sha == file.blob
             ):
                 report.unchanged_files += 1
+                current = getattr(stored, "current_revision", None)
+                if stored.revision is not None and current != stored.revision:
+                    report.edited.append(Edited(version, stored.branch, stored.commit, stored.path))
                 if not dry_run and (stored.branch, stored.path) != (file.branch, file.path):
                     # The same content now comes from its backport branch, say.
                     ManifestSource.objects.filter(pk=stored.pk).update(
@@ -444,6 +481,12 @@ def _import_file(
             with changes.batch(changes.GIT, actor=actor):
                 result = import_manifests([(file.source, manifest)])[0]
                 _record(file, report.repository, result.release)
+            # The revision as the batch left it: a later change elsewhere shows as drift.
+            ManifestSource.objects.filter(version=file.version).update(
+                revision=Subquery(
+                    Release.objects.filter(pk=OuterRef("release_id")).values("revision")[:1]
+                )
+            )
         report.imported.append(
             Imported(file, result.action, result.diff.summary(), len(result.findings))
         )

@@ -74,6 +74,8 @@ class Command(RegistryCommand):
             for rejection in report.rejections:
                 for line in rejection.lines():
                     self.stderr.write(line)
+            for edited in report.edited:
+                self.stdout.write(edited.line())
             for removed in report.removed:
                 self.stdout.write(
                     f"{removed.branch}@{removed.commit[:12]}:{removed.path}: {removed.version} "

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
+from releases import changes
 from releases.exporting import export_release
 from releases.gitops.models import ManifestSource
 from releases.gitops.repository import ManifestsRepository
@@ -72,6 +73,7 @@ def test_add_modify_backport_delete(
         "rejected": 0,
         "conflicts": 0,
         "removed": 0,
+        "edited_in_registry": 0,
         "read": 0,
     }
     assert history_rows() == before
@@ -124,3 +126,33 @@ def test_add_modify_backport_delete(
     assert [(r.version, r.path) for r in report.removed] == [("1.2", "manifests/v1.2.yaml")]
     assert Release.objects.filter(version="1.2").exists()
     assert report.counts()["read"] == 0
+
+
+def test_a_release_changed_in_the_registry_is_reported_not_overwritten(
+    manifests_repo: ManifestsWorkTree, make_repository: Callable[[], ManifestsRepository]
+) -> None:
+    manifests_repo.write("manifests/v1.4.yaml", manifest_text("1.4"))
+    commit = manifests_repo.commit()
+    manifests_repo.push("main")
+    assert sync(make_repository).ok
+    assert sync(make_repository).edited == []
+
+    with changes.batch(changes.ADMIN):
+        release = Release.objects.get(version="1.4")
+        release.notes = "edited in the admin"
+        release.save()
+
+    report = sync(make_repository)
+    assert [(e.version, e.commit) for e in report.edited] == [("1.4", commit)]
+    assert report.edited[0].line().startswith(f"main@{commit[:12]}:manifests/v1.4.yaml: 1.4 ")
+    assert report.imported == []
+    assert Release.objects.get(version="1.4").notes == "edited in the admin"
+
+    # The file changes: imported again, and the mirror is in step.
+    manifests_repo.write("manifests/v1.4.yaml", manifest_text("1.4", patch=1))
+    manifests_repo.commit()
+    manifests_repo.push("main")
+    report = sync(make_repository)
+    assert [x.action for x in report.imported] == ["updated"]
+    assert export_release("1.4") == manifest_text("1.4", patch=1)
+    assert sync(make_repository).edited == []
