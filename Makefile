@@ -54,6 +54,7 @@ format: bootstrap
 bench: bootstrap
 	$(PY) bench/run.py
 	$(PY) bench/api.py
+	$(PY) bench/gitops.py
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache .mypy_cache .ruff_cache .hypothesis

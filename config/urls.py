@@ -10,4 +10,5 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/", include("config.api_router")),
     path("healthz", healthz, name="healthz"),
+    path("hooks/git", include("releases.gitops.urls")),
 ]

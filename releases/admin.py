@@ -198,3 +198,4 @@ class EnvironmentDeploymentAdmin(ReportsChangesAdmin):
 
 
 from .api import admin as api_admin  # noqa: E402,F401
+from .gitops import admin as gitops_admin  # noqa: E402,F401

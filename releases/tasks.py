@@ -3,3 +3,5 @@
 Tasks are thin shells that live beside the services they call (``releases/<concern>/tasks.py``);
 each is imported here so that the worker registers it.
 """
+
+from .gitops.tasks import run_manifest_sync  # noqa: F401

@@ -319,3 +319,12 @@ NOTION_REQUESTS_PER_SECOND: float = positive_number(
 # ------------------------------------------------------------------------------
 # Requests per API token (DRF throttle syntax, "<n>/second|minute|hour|day"); empty = no limit.
 REGISTRY_API_THROTTLE_RATE: str = env.str("REGISTRY_API_THROTTLE_RATE", default="1200/minute")
+
+# GIT-BACKED MANIFESTS
+# ------------------------------------------------------------------------------
+# The folder of the IaC repository (REGISTRY_MANIFESTS_REPO_URL) holding v<version>.yaml files.
+REGISTRY_MANIFESTS_REPO_FOLDER: str = env.str("REGISTRY_MANIFESTS_REPO_FOLDER", default="manifests")
+# Cron expression (minute hour day-of-month month day-of-week, UTC) of the scheduled sync.
+REGISTRY_MANIFESTS_SYNC_SCHEDULE: str = env.str(
+    "REGISTRY_MANIFESTS_SYNC_SCHEDULE", default="*/5 * * * *"
+)

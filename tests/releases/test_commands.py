@@ -421,6 +421,7 @@ def test_every_project_command_refuses_abbreviated_options():
         "create_api_token",
         "export_manifest",
         "import_manifest",
+        "sync_manifests_repo",
         "validate_manifest",
     ]
     for name in PROJECT_COMMANDS:
