@@ -3,4 +3,5 @@
 Tasks are thin shells that live beside the services they call (``releases/<concern>/tasks.py``);
 each is imported here so that the worker registers it.
 """
+
 from .validation.tasks import execute_validation_runs, validate_live_releases  # noqa: F401

@@ -11,8 +11,8 @@ from django.utils import timezone
 
 from registry.git.policy import policy_from_settings
 from releases import changes
-from releases.validation import runs as service
 from releases.models import Release, RepositoryPin
+from releases.validation import runs as service
 from releases.validation.models import ValidationRun
 from releases.validation.runs import (
     execute_run,
