@@ -10,14 +10,16 @@ A run is carried out in three steps:
    every claimed run together, at bounded concurrency, and one package index lookup per
    distinct package version; then every pin is judged from those answers
    (:mod:`releases.validation.online`).
-3. **record**, per release, inside ``changes.batch(changes.VALIDATION, ...)`` with the
-   release locked: each pin's online findings replace its earlier ones
+3. **record**, all releases of the call in ONE ``changes.batch(changes.VALIDATION, ...)``
+   (one transaction, the releases locked, a constant number of queries however many
+   releases and pins): each pin's online findings replace its earlier ones
    (:func:`releases.pin_state.apply_online_findings`), the pins whose findings or state
    changed are written in bulk with history, the rest get a new ``validated_at`` in one
-   UPDATE; the run becomes ``done`` with its counts and results. The batch bumps the
-   release's revision once and sends one ``release_changed`` (source ``"validation"``) when a
-   pin's result changed. A pin whose tag, commit, URL or package version changed since it was
-   judged is not written (its result was about values it no longer has).
+   UPDATE (no history: only the time of the check is new); each run becomes ``done`` with
+   its counts and results. The batch bumps the revision of each release whose pins' results
+   changed once and sends one ``release_changed`` for it (source ``"validation"``, actor the
+   run's ``requested_by``). A pin whose tag, commit, URL or package version changed since it
+   was judged is not written (its result was about values it no longer has).
 
 Anything unexpected marks the claimed runs ``failed`` with the reason; transient database
 errors propagate, so the Celery task retries them with backoff.
@@ -29,7 +31,7 @@ import logging
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
@@ -194,10 +196,7 @@ def execute_runs(
                 concurrency=concurrency
                 or int(getattr(settings, "REGISTRY_VALIDATION_CONCURRENCY", DEFAULT_CONCURRENCY)),
             )
-            for run in claimed:
-                _record(run, judged.get(run.release_id, {}))
-                if progress is not None:
-                    progress(run.release.version)
+            _record(claimed, judged, progress)
         except TRANSIENT_ERRORS:
             raise
         except SoftTimeLimitExceeded:
@@ -372,75 +371,113 @@ def _gather(
     return judged
 
 
-def _record(run: ValidationRun, judged: dict[int, _Judged]) -> None:
-    """Write one release's results and finish its run, as one change of the release."""
+def _record(
+    runs: Sequence[ValidationRun],
+    judged: dict[int, dict[int, _Judged]],
+    progress: Progress | None = None,
+) -> None:
+    """Write the results of these runs' releases and finish the runs: one transaction and a
+    constant number of queries for all of them, one change (revision bump and
+    ``release_changed``) per release whose pins' results changed."""
     now = timezone.now()
-    with changes.batch(changes.VALIDATION, user=run.user, actor=run.requested_by) as batch:
+    release_ids = sorted({run.release_id for run in runs})
+    first = runs[0]
+    with changes.batch(changes.VALIDATION, user=first.user, actor=first.requested_by) as batch:
         list(
             Release.objects.select_for_update()
-            .filter(pk=run.release_id)
+            .filter(pk__in=release_ids)
+            .order_by("pk")
             .values_list("pk", flat=True)
         )
-        pins = list(
+        by_release: dict[int, list[RepositoryPin]] = {}
+        for pin in (
             RepositoryPin.objects.select_for_update(of=("self",))
             .select_related("repository")
-            .filter(release_id=run.release_id)
-            .order_by("position", "pk")
-        )
+            .filter(release_id__in=release_ids)
+            .order_by("release_id", "position", "pk")
+        ):
+            by_release.setdefault(pin.release_id, []).append(pin)
         changed: list[RepositoryPin] = []
         refreshed: list[int] = []
-        results: list[dict[str, Any]] = []
-        counts = empty_counts()
-        for index, pin in enumerate(pins):
-            entry = judged.get(pin.pk)
-            commit: str | None = None
-            if entry is not None and entry.pin == _pin_to_check(
-                index,
-                name=pin.repository.name,
-                tag=pin.tag,
-                commit_sha=pin.commit_sha,
-                package_version=pin.package_version,
-                url=pin.url,
-                git_url=pin.repository.git_url,
-                package_name=pin.repository.package_name,
-            ):
-                online = [finding.as_dict() for finding in entry.result.findings]
-                if apply_online_findings(pin, online, now):
-                    changed.append(pin)
-                else:
-                    refreshed.append(pin.pk)
-                commit = entry.result.resolved_sha
-            counts[pin.validation_state] = counts.get(pin.validation_state, 0) + 1
-            results.append(
-                {
-                    "repository": pin.repository.name,
-                    "path": f"repositories[{index}]",
-                    "state": pin.validation_state,
-                    "commit": commit,
-                    "findings": list(pin.findings),
-                }
-            )
+        for run in runs:
+            pins = by_release.get(run.release_id, [])
+            found = judged.get(run.release_id, {})
+            with batch.attributed(changes.VALIDATION, user=run.user, actor=run.requested_by):
+                changed_here = _judge_stored(run, pins, found, now, refreshed)
+                if changed_here:
+                    batch.report(
+                        run.release_id,
+                        version=run.release.version,
+                        pins=changes.RowChanges(
+                            changed=tuple(pin.repository.name for pin in changed_here)
+                        ),
+                        findings_checked=True,
+                    )
+            changed += changed_here
+            if progress is not None:
+                progress(run.release.version)
         if changed:
             bulk_update_with_history(
                 changed,
                 RepositoryPin,
                 ["findings", "validation_state", "validated_at"],
+                batch_size=500,
                 **changes.history_defaults(),
-            )
-            batch.report(
-                run.release_id,
-                version=run.release.version,
-                pins=changes.RowChanges(changed=tuple(pin.repository.name for pin in changed)),
-                findings_checked=True,
             )
         if refreshed:
             # Only the time of the check is new: no history record, no change of the release.
             RepositoryPin.objects.filter(pk__in=refreshed).update(validated_at=now)
-        run.state = RunState.DONE
-        run.finished_at = now
-        run.counts = counts
-        run.results = results
-        run.save(update_fields=["state", "finished_at", "counts", "results"])
+        ValidationRun.objects.bulk_update(
+            runs, ["state", "finished_at", "counts", "results"], batch_size=100
+        )
+
+
+def _judge_stored(
+    run: ValidationRun,
+    pins: Sequence[RepositoryPin],
+    judged: dict[int, _Judged],
+    now: datetime,
+    refreshed: list[int],
+) -> list[RepositoryPin]:
+    """Apply the results to the stored pins of one release, fill the run's counts and
+    results; the pins whose findings or state changed."""
+    changed: list[RepositoryPin] = []
+    results: list[dict[str, Any]] = []
+    counts = empty_counts()
+    for index, pin in enumerate(pins):
+        entry = judged.get(pin.pk)
+        commit: str | None = None
+        if entry is not None and entry.pin == _pin_to_check(
+            index,
+            name=pin.repository.name,
+            tag=pin.tag,
+            commit_sha=pin.commit_sha,
+            package_version=pin.package_version,
+            url=pin.url,
+            git_url=pin.repository.git_url,
+            package_name=pin.repository.package_name,
+        ):
+            online = [finding.as_dict() for finding in entry.result.findings]
+            if apply_online_findings(pin, online, now):
+                changed.append(pin)
+            else:
+                refreshed.append(pin.pk)
+            commit = entry.result.resolved_sha
+        counts[pin.validation_state] = counts.get(pin.validation_state, 0) + 1
+        results.append(
+            {
+                "repository": pin.repository.name,
+                "path": f"repositories[{index}]",
+                "state": pin.validation_state,
+                "commit": commit,
+                "findings": list(pin.findings),
+            }
+        )
+    run.state = RunState.DONE
+    run.finished_at = now
+    run.counts = counts
+    run.results = results
+    return changed
 
 
 # --- reading -------------------------------------------------------------------------------

@@ -316,7 +316,7 @@ def test_a_pin_changed_while_its_remote_was_listed_is_not_written(world: World) 
     pin = RepositoryPin.objects.get(repository__name="fogpy_utils")
     pin.tag, pin.package_version = "v1.4.3", "1.4.3"
     pin.save()
-    service._record(claimed[0], judged[release.pk])
+    service._record(claimed, judged)
 
     pins = {p.repository.name: p for p in RepositoryPin.objects.select_related("repository")}
     assert pins["pytroll/fogpy"].validation_state == "valid"
