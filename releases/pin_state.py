@@ -83,15 +83,23 @@ def apply_offline_findings(pin: RepositoryPin, offline: Sequence[dict[str, Any]]
     return True
 
 
+def with_online_findings(
+    findings: Sequence[dict[str, Any]], online: Sequence[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], str]:
+    """A pin's findings with a validation run's online ones in place of the earlier online
+    ones (the offline ones stay, first), and the state they make."""
+    kept = [finding for finding in findings if finding["code"] in OFFLINE_CODES]
+    combined = kept + list(online)
+    return combined, state_of(combined, checked_online=True)
+
+
 def apply_online_findings(
     pin: RepositoryPin, online: Sequence[dict[str, Any]], checked_at: datetime
 ) -> bool:
-    """Give ``pin`` a validation run's online findings (they replace the earlier online ones;
-    the offline ones stay, first), ``validated_at`` and the state they make; whether its
-    findings or state changed (a new ``validated_at`` alone is not a change of the pin)."""
-    offline = [finding for finding in pin.findings if finding["code"] in OFFLINE_CODES]
-    findings = offline + list(online)
-    state = state_of(findings, checked_online=True)
+    """Give ``pin`` a validation run's online findings (see :func:`with_online_findings`),
+    ``validated_at`` and the state they make; whether its findings or state changed (a new
+    ``validated_at`` alone is not a change of the pin)."""
+    findings, state = with_online_findings(pin.findings, online)
     changed = findings != pin.findings or state != pin.validation_state
     pin.findings = findings
     pin.validation_state = state

@@ -31,12 +31,12 @@ import logging
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import QuerySet
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -46,7 +46,7 @@ from registry.git.policy import GitPolicy, policy_from_settings
 from registry.git.urls import pin_url
 from releases import changes
 from releases.models import DeploymentStatus, Release, RepositoryPin
-from releases.pin_state import apply_online_findings
+from releases.pin_state import with_online_findings
 
 from .checks import PinResult, PinToCheck
 from .models import RunState, ValidationRun, empty_counts
@@ -371,6 +371,23 @@ def _gather(
     return judged
 
 
+@dataclass
+class _Stored:
+    """What recording needs of a stored pin (plain values: no model instance per pin)."""
+
+    pk: int
+    release_id: int
+    name: str
+    git_url: str
+    package_name: str
+    tag: str
+    commit_sha: str | None
+    package_version: str | None
+    url: str
+    findings: list[dict[str, Any]]
+    validation_state: str
+
+
 def _record(
     runs: Sequence[ValidationRun],
     judged: dict[int, dict[int, _Judged]],
@@ -389,36 +406,58 @@ def _record(
             .order_by("pk")
             .values_list("pk", flat=True)
         )
-        by_release: dict[int, list[RepositoryPin]] = {}
-        for pin in (
+        by_release: dict[int, list[_Stored]] = {}
+        for row in (
             RepositoryPin.objects.select_for_update(of=("self",))
-            .select_related("repository")
             .filter(release_id__in=release_ids)
             .order_by("release_id", "position", "pk")
+            .values_list(
+                "pk",
+                "release_id",
+                "repository__name",
+                "repository__git_url",
+                "repository__package_name",
+                "tag",
+                "commit_sha",
+                "package_version",
+                "url",
+                "findings",
+                "validation_state",
+            )
         ):
-            by_release.setdefault(pin.release_id, []).append(pin)
-        changed: list[RepositoryPin] = []
+            stored = _Stored(*row)
+            by_release.setdefault(stored.release_id, []).append(stored)
+        changed: dict[int, _Stored] = {}
         refreshed: list[int] = []
         for run in runs:
-            pins = by_release.get(run.release_id, [])
-            found = judged.get(run.release_id, {})
             with batch.attributed(changes.VALIDATION, user=run.user, actor=run.requested_by):
-                changed_here = _judge_stored(run, pins, found, now, refreshed)
+                changed_here = _judge_stored(
+                    run,
+                    by_release.get(run.release_id, []),
+                    judged.get(run.release_id, {}),
+                    refreshed,
+                )
                 if changed_here:
                     batch.report(
                         run.release_id,
                         version=run.release.version,
-                        pins=changes.RowChanges(
-                            changed=tuple(pin.repository.name for pin in changed_here)
-                        ),
+                        pins=changes.RowChanges(changed=tuple(pin.name for pin in changed_here)),
                         findings_checked=True,
                     )
-            changed += changed_here
+            changed.update((pin.pk, pin) for pin in changed_here)
+            run.finished_at = now
             if progress is not None:
                 progress(run.release.version)
         if changed:
+            # Model instances only for the pins that changed: their history records need them.
+            instances = list(RepositoryPin.objects.filter(pk__in=list(changed)))
+            for instance in instances:
+                result = changed[instance.pk]
+                instance.findings = result.findings
+                instance.validation_state = result.validation_state
+                instance.validated_at = now
             bulk_update_with_history(
-                changed,
+                instances,
                 RepositoryPin,
                 ["findings", "validation_state", "validated_at"],
                 batch_size=500,
@@ -427,21 +466,42 @@ def _record(
         if refreshed:
             # Only the time of the check is new: no history record, no change of the release.
             RepositoryPin.objects.filter(pk__in=refreshed).update(validated_at=now)
-        ValidationRun.objects.bulk_update(
-            runs, ["state", "finished_at", "counts", "results"], batch_size=100
-        )
+        _finish(runs)
+
+
+def _finish(runs: Sequence[ValidationRun]) -> None:
+    """Store the runs' state, finish time, counts and results: one statement run for every
+    row (Django's bulk_update builds a CASE per field and row, slow for hundreds of runs)."""
+    meta = ValidationRun._meta
+    names = ("state", "finished_at", "counts", "results")
+    fields = [meta.get_field(name) for name in names]
+    quote = connection.ops.quote_name
+    assignments = ", ".join(f"{quote(field.column)} = %s" for field in fields)  # type: ignore[union-attr]
+    statement = (
+        f"UPDATE {quote(meta.db_table)} SET {assignments} "  # noqa: S608 - names from the model
+        f"WHERE {quote(meta.pk.column)} = %s"
+    )
+    rows = [
+        [
+            field.get_db_prep_save(getattr(run, name), connection)
+            for name, field in zip(names, fields, strict=True)
+        ]  # type: ignore[union-attr]
+        + [run.pk]
+        for run in runs
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(statement, rows)
 
 
 def _judge_stored(
     run: ValidationRun,
-    pins: Sequence[RepositoryPin],
+    pins: Sequence[_Stored],
     judged: dict[int, _Judged],
-    now: datetime,
     refreshed: list[int],
-) -> list[RepositoryPin]:
-    """Apply the results to the stored pins of one release, fill the run's counts and
-    results; the pins whose findings or state changed."""
-    changed: list[RepositoryPin] = []
+) -> list[_Stored]:
+    """Apply the results to the stored pins of one release and fill the run's state, counts
+    and results; the pins whose findings or state changed."""
+    changed: list[_Stored] = []
     results: list[dict[str, Any]] = []
     counts = empty_counts()
     for index, pin in enumerate(pins):
@@ -449,16 +509,18 @@ def _judge_stored(
         commit: str | None = None
         if entry is not None and entry.pin == _pin_to_check(
             index,
-            name=pin.repository.name,
+            name=pin.name,
             tag=pin.tag,
             commit_sha=pin.commit_sha,
             package_version=pin.package_version,
             url=pin.url,
-            git_url=pin.repository.git_url,
-            package_name=pin.repository.package_name,
+            git_url=pin.git_url,
+            package_name=pin.package_name,
         ):
             online = [finding.as_dict() for finding in entry.result.findings]
-            if apply_online_findings(pin, online, now):
+            findings, state = with_online_findings(pin.findings, online)
+            if findings != pin.findings or state != pin.validation_state:
+                pin.findings, pin.validation_state = findings, state
                 changed.append(pin)
             else:
                 refreshed.append(pin.pk)
@@ -466,7 +528,7 @@ def _judge_stored(
         counts[pin.validation_state] = counts.get(pin.validation_state, 0) + 1
         results.append(
             {
-                "repository": pin.repository.name,
+                "repository": pin.name,
                 "path": f"repositories[{index}]",
                 "state": pin.validation_state,
                 "commit": commit,
@@ -474,7 +536,6 @@ def _judge_stored(
             }
         )
     run.state = RunState.DONE
-    run.finished_at = now
     run.counts = counts
     run.results = results
     return changed
