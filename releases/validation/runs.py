@@ -37,7 +37,7 @@ from typing import Any
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, transaction
-from django.db.models import QuerySet
+from django.db.models import Field, QuerySet
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from simple_history.utils import bulk_update_with_history
@@ -473,19 +473,18 @@ def _finish(runs: Sequence[ValidationRun]) -> None:
     """Store the runs' state, finish time, counts and results: one statement run for every
     row (Django's bulk_update builds a CASE per field and row, slow for hundreds of runs)."""
     meta = ValidationRun._meta
-    names = ("state", "finished_at", "counts", "results")
-    fields = [meta.get_field(name) for name in names]
+    fields: list[Field[Any, Any]] = [
+        meta.get_field(name)  # type: ignore[misc]
+        for name in ("state", "finished_at", "counts", "results")
+    ]
     quote = connection.ops.quote_name
-    assignments = ", ".join(f"{quote(field.column)} = %s" for field in fields)  # type: ignore[union-attr]
+    assignments = ", ".join(f"{quote(str(field.column))} = %s" for field in fields)
     statement = (
         f"UPDATE {quote(meta.db_table)} SET {assignments} "  # noqa: S608 - names from the model
-        f"WHERE {quote(meta.pk.column)} = %s"
+        f"WHERE {quote(str(meta.pk.column))} = %s"
     )
     rows = [
-        [
-            field.get_db_prep_save(getattr(run, name), connection)
-            for name, field in zip(names, fields, strict=True)
-        ]  # type: ignore[union-attr]
+        [field.get_db_prep_save(getattr(run, field.name), connection) for field in fields]
         + [run.pk]
         for run in runs
     ]

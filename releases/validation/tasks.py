@@ -12,7 +12,7 @@ from . import runs
 logger = logging.getLogger(__name__)
 
 
-class ValidationTask(Task):  # type: ignore[misc]
+class ValidationTask(Task):
     """Marks its runs failed when it fails for good (retries used up, killed by the hard
     time limit, or an error the service did not expect)."""
 

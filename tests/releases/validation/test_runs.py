@@ -67,6 +67,7 @@ def test_a_run_gives_each_pin_its_state_commit_and_findings(world: World, index)
 
     assert run.state == "done" and run.error == ""
     assert run.requested_by == "zoë"
+    assert run.started_at is not None and run.finished_at is not None
     assert run.queued_at <= run.started_at <= run.finished_at
     assert run.counts == {
         "valid": 1,
