@@ -37,10 +37,9 @@ from typing import Any
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, transaction
-from django.db.models import Field, QuerySet
+from django.db.models import Field, Model, QuerySet
 from django.db.models.functions import Coalesce
 from django.utils import timezone
-from simple_history.utils import bulk_update_with_history
 
 from registry.git.policy import GitPolicy, policy_from_settings
 from registry.git.urls import pin_url
@@ -456,12 +455,10 @@ def _record(
                 instance.findings = result.findings
                 instance.validation_state = result.validation_state
                 instance.validated_at = now
-            bulk_update_with_history(
-                instances,
-                RepositoryPin,
-                ["findings", "validation_state", "validated_at"],
-                batch_size=500,
-                **changes.history_defaults(),
+            _update_rows(RepositoryPin, instances, ("findings", "validation_state", "validated_at"))
+            # What simple_history's bulk_update_with_history does after its bulk_update.
+            RepositoryPin.history.bulk_history_create(
+                instances, batch_size=500, update=True, **changes.history_defaults()
             )
         if refreshed:
             # Only the time of the check is new: no history record, no change of the release.
@@ -470,26 +467,29 @@ def _record(
 
 
 def _finish(runs: Sequence[ValidationRun]) -> None:
-    """Store the runs' state, finish time, counts and results: one statement run for every
-    row (Django's bulk_update builds a CASE per field and row, slow for hundreds of runs)."""
-    meta = ValidationRun._meta
-    fields: list[Field[Any, Any]] = [
-        meta.get_field(name)  # type: ignore[misc]
-        for name in ("state", "finished_at", "counts", "results")
-    ]
+    """Store the runs' state, finish time, counts and results."""
+    _update_rows(ValidationRun, runs, ("state", "finished_at", "counts", "results"))
+
+
+def _update_rows(model: type[Model], rows: Sequence[Model], names: Sequence[str]) -> None:
+    """Write these fields of these rows with ONE statement run for every row
+    (``executemany``): Django's ``bulk_update`` builds a CASE per field and row, which takes
+    seconds of Python for thousands of pins."""
+    meta = model._meta
+    fields: list[Field[Any, Any]] = [meta.get_field(name) for name in names]  # type: ignore[misc]
     quote = connection.ops.quote_name
     assignments = ", ".join(f"{quote(str(field.column))} = %s" for field in fields)
     statement = (
         f"UPDATE {quote(meta.db_table)} SET {assignments} "  # noqa: S608 - names from the model
         f"WHERE {quote(str(meta.pk.column))} = %s"
     )
-    rows = [
-        [field.get_db_prep_save(getattr(run, field.name), connection) for field in fields]
-        + [run.pk]
-        for run in runs
+    parameters = [
+        [field.get_db_prep_save(getattr(row, field.attname), connection) for field in fields]
+        + [row.pk]
+        for row in rows
     ]
     with connection.cursor() as cursor:
-        cursor.executemany(statement, rows)
+        cursor.executemany(statement, parameters)
 
 
 def _judge_stored(
