@@ -55,6 +55,7 @@ bench: bootstrap
 	$(PY) bench/run.py
 	$(PY) bench/api.py
 	$(PY) bench/gitops.py
+	$(PY) bench/validation.py
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache .mypy_cache .ruff_cache .hypothesis

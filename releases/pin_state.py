@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from .manifests import OFFLINE_CODES, Finding, check_manifest
-from .validation.checks import UNREACHABLE_CODES
+from .validation.checks import UNCHECKED_CODES, UNREACHABLE_CODES
 
 if TYPE_CHECKING:
     from .models import Release, RepositoryPin
@@ -32,8 +33,8 @@ _PIN_PATH = re.compile(r"^repositories\[(\d+)\]")
 def state_of(findings: Iterable[dict[str, Any]], *, checked_online: bool) -> str:
     """A pin's ``validation_state`` from its findings.
 
-    unreachable > invalid (an error) > warning (any other finding) > valid (checked online and
-    clean) > unchecked.
+    unreachable > invalid (an error) > unchecked (no URL to check it against) > warning (any
+    other finding) > valid (checked online and clean) > unchecked.
     """
     from .models import ValidationState
 
@@ -44,6 +45,9 @@ def state_of(findings: Iterable[dict[str, Any]], *, checked_online: bool) -> str
         return ValidationState.UNREACHABLE
     if any(finding["severity"] == "error" for finding in findings):
         return ValidationState.INVALID
+    # No URL to check the pin against: nothing was learnt online, whatever else it says.
+    if any(finding["code"] in UNCHECKED_CODES for finding in findings):
+        return ValidationState.UNCHECKED
     if findings:
         return ValidationState.WARNING
     if checked_online:
@@ -85,6 +89,30 @@ def apply_offline_findings(
     pin.findings = findings
     pin.validation_state = state
     return True
+
+
+def with_online_findings(
+    findings: Sequence[dict[str, Any]], online: Sequence[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], str]:
+    """A pin's findings with a validation run's online ones in place of the earlier online
+    ones (the offline ones stay, first), and the state they make."""
+    kept = [finding for finding in findings if finding["code"] in OFFLINE_CODES]
+    combined = kept + list(online)
+    return combined, state_of(combined, checked_online=True)
+
+
+def apply_online_findings(
+    pin: RepositoryPin, online: Sequence[dict[str, Any]], checked_at: datetime
+) -> bool:
+    """Give ``pin`` a validation run's online findings (see :func:`with_online_findings`),
+    ``validated_at`` and the state they make; whether its findings or state changed (a new
+    ``validated_at`` alone is not a change of the pin)."""
+    findings, state = with_online_findings(pin.findings, online)
+    changed = findings != pin.findings or state != pin.validation_state
+    pin.findings = findings
+    pin.validation_state = state
+    pin.validated_at = checked_at
+    return changed
 
 
 def split_findings(

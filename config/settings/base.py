@@ -328,3 +328,25 @@ REGISTRY_MANIFESTS_REPO_FOLDER: str = env.str("REGISTRY_MANIFESTS_REPO_FOLDER", 
 REGISTRY_MANIFESTS_SYNC_SCHEDULE: str = env.str(
     "REGISTRY_MANIFESTS_SYNC_SCHEDULE", default="*/5 * * * *"
 )
+
+# VALIDATION RUNS (issue 6: pins checked against the git hosts, on demand and on a schedule)
+# ------------------------------------------------------------------------------
+# Where the cached blobless clones for the backport check live (default: a folder in the
+# system's temporary directory), and how long a first clone may take (default: ten times
+# REGISTRY_GIT_TIMEOUT).
+REGISTRY_GIT_CACHE_DIR: str | None = env("REGISTRY_GIT_CACHE_DIR", default=None) or None
+REGISTRY_GIT_CLONE_TIMEOUT: float | None = (
+    positive_number(env.str("REGISTRY_GIT_CLONE_TIMEOUT"), "REGISTRY_GIT_CLONE_TIMEOUT")
+    if env.str("REGISTRY_GIT_CLONE_TIMEOUT", default="").strip()
+    else None
+)
+# Seconds for one answer of the package index.
+REGISTRY_PACKAGE_INDEX_TIMEOUT: float = positive_number(
+    env.str("REGISTRY_PACKAGE_INDEX_TIMEOUT", default="").strip() or "10",
+    "REGISTRY_PACKAGE_INDEX_TIMEOUT",
+)
+# How many remotes one run lists at once.
+REGISTRY_VALIDATION_CONCURRENCY: int = env.int("REGISTRY_VALIDATION_CONCURRENCY", default=8)
+# Seconds a validation task may take before its runs are marked failed (the soft limit; the
+# worker kills it a minute later).
+REGISTRY_VALIDATION_TIME_LIMIT: int = env.int("REGISTRY_VALIDATION_TIME_LIMIT", default=15 * 60)

@@ -70,9 +70,16 @@ def policy_from_settings() -> GitPolicy:
     ``_TIMEOUT`` and ``_CREDENTIALS``, with the contract's defaults when a setting is absent."""
     from django.conf import settings
 
+    credentials = getattr(settings, "REGISTRY_GIT_CREDENTIALS", None)
+    if isinstance(credentials, Mapping):
+        # config.environment reads the variable as {host: GitCredential(user, token)}.
+        credentials = {
+            host: f"{value.user}:{value.token}" if hasattr(value, "token") else value
+            for host, value in credentials.items()
+        }
     return GitPolicy.build(
         schemes=getattr(settings, "REGISTRY_GIT_ALLOWED_SCHEMES", DEFAULT_SCHEMES),
         hosts=getattr(settings, "REGISTRY_GIT_ALLOWED_HOSTS", DEFAULT_HOSTS),
         timeout=float(getattr(settings, "REGISTRY_GIT_TIMEOUT", DEFAULT_TIMEOUT)),
-        credentials=getattr(settings, "REGISTRY_GIT_CREDENTIALS", None),
+        credentials=credentials,
     )

@@ -8,15 +8,24 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 from registry.git.clones import CloneCache
 from registry.git.errors import GitRemoteError, RemoteRefused
 from registry.git.policy import GitPolicy
 from registry.git.remote import list_remotes
 from registry.git.urls import checked_url
-from releases.manifests.model import Finding
+from releases.manifests.model import Finding, Manifest, ManifestRejected
+from releases.manifests.report import ValidityReport, report_outcomes
 
-from .checks import PackageKey, PinResult, PinToCheck, check_descends, judge_pins
+from .checks import (
+    PackageKey,
+    PinResult,
+    PinToCheck,
+    check_descends,
+    judge_pins,
+    pins_from_manifest,
+)
 from .package_index import PackageAnswer, PackageIndex, PackageIndexError
 
 DEFAULT_CONCURRENCY = 8
@@ -73,3 +82,39 @@ def backport_findings(pin: PinToCheck, previous_sha: str, clones: CloneCache) ->
     except GitRemoteError as error:
         answer = error
     return list(check_descends(pin, previous_sha, answer))
+
+
+def online_report(
+    outcomes: Sequence[tuple[str, Manifest | ManifestRejected]],
+    *,
+    policy: GitPolicy,
+    template: str | None = None,
+    package_index: PackageIndex | None = None,
+    concurrency: int = DEFAULT_CONCURRENCY,
+) -> ValidityReport:
+    """The offline report of manifests already read (:func:`report_outcomes`) with every
+    accepted document's online findings added after its offline ones: one ``ls-remote`` per
+    distinct URL over all the documents. Pins without a ``url`` use ``template``
+    (``REGISTRY_GIT_URL_TEMPLATE``); no database, so the catalogue's URLs are not known."""
+    offline = report_outcomes(outcomes)
+    pins: list[PinToCheck] = []
+    owners: list[int] = []
+    for position, ((_, outcome), document) in enumerate(
+        zip(outcomes, offline.documents, strict=True)
+    ):
+        if isinstance(outcome, Manifest) and not document.rejected:
+            for pin in pins_from_manifest(outcome, template=template):
+                pins.append(pin)
+                owners.append(position)
+    results = validate_pins(
+        pins, policy=policy, package_index=package_index, concurrency=concurrency
+    )
+    online: dict[int, list[Finding]] = {}
+    for position, result in zip(owners, results, strict=True):
+        online.setdefault(position, []).extend(result.findings)
+    return ValidityReport(
+        tuple(
+            replace(document, findings=document.findings + tuple(online.get(position, ())))
+            for position, document in enumerate(offline.documents)
+        )
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 import pytest
@@ -59,3 +60,15 @@ def test_settings_as_django_environ_reads_them(settings, tmp_path: Path) -> None
 def test_a_timeout_must_be_positive() -> None:
     with pytest.raises(ValueError, match="positive"):
         GitPolicy.build(timeout=0)
+
+
+def test_credentials_as_the_settings_module_reads_them_reach_the_policy(settings) -> None:
+    from config.environment import git_credentials
+
+    settings.REGISTRY_GIT_CREDENTIALS = git_credentials("github.com=x-access-token:ghp_fromenv")
+
+    policy = policy_from_settings()
+
+    expected = base64.b64encode(b"x-access-token:ghp_fromenv").decode("ascii")
+    assert policy.credentials.authorization("github.com") == f"Basic {expected}"
+    assert "ghp_fromenv" not in repr(policy)

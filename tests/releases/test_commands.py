@@ -423,6 +423,7 @@ def test_every_project_command_refuses_abbreviated_options():
         "import_manifest",
         "sync_manifests_repo",
         "validate_manifest",
+        "validate_releases",
     ]
     for name in PROJECT_COMMANDS:
         command = load_command_class("releases", name)

@@ -1,0 +1,85 @@
+"""The beat schedule of validation: every live release, on ``REGISTRY_VALIDATION_SCHEDULE``.
+
+The project's beat runs django_celery_beat's ``DatabaseScheduler``, so the schedule is a
+``PeriodicTask`` row with a ``CrontabSchedule``. :func:`install_schedule` makes the row match
+the setting, idempotently; it runs after ``migrate`` and when beat starts, so changing the
+setting and restarting beat changes the schedule. An operator who disabled the task in the
+admin keeps it disabled.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery.schedules import crontab
+from celery.signals import beat_init
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.models.signals import post_migrate
+
+PERIODIC_TASK_NAME = "validate live releases"
+TASK_NAME = "releases.validation.validate_live_releases"
+CRON_FIELDS = ("minute", "hour", "day_of_month", "month_of_year", "day_of_week")
+
+
+def parse_cron(expression: str) -> dict[str, str]:
+    """``"0 * * * *"`` as crontab fields (minute hour day-of-month month day-of-week);
+    ImproperlyConfigured naming the setting when it is not such an expression."""
+    parts = expression.split()
+    if len(parts) != len(CRON_FIELDS):
+        raise ImproperlyConfigured(
+            f"REGISTRY_VALIDATION_SCHEDULE must be a cron expression of five fields "
+            f"(minute hour day-of-month month day-of-week), such as '0 * * * *', "
+            f"not {expression!r}"
+        )
+    fields = dict(zip(CRON_FIELDS, parts, strict=True))
+    try:
+        crontab(**fields)
+    except (ValueError, IndexError) as error:
+        raise ImproperlyConfigured(
+            f"REGISTRY_VALIDATION_SCHEDULE {expression!r} is not a valid cron expression: {error}"
+        ) from None
+    return fields
+
+
+def install_schedule(expression: str | None = None, *, using: str = DEFAULT_DB_ALIAS) -> Any:
+    """Create or update the periodic task that validates live releases; returns it."""
+    from django_celery_beat.models import CrontabSchedule, PeriodicTask
+
+    fields = parse_cron(expression or settings.REGISTRY_VALIDATION_SCHEDULE)
+    schedule, _ = CrontabSchedule.objects.using(using).get_or_create(
+        **fields, timezone=settings.CELERY_TIMEZONE
+    )
+    task = PeriodicTask.objects.using(using).filter(name=PERIODIC_TASK_NAME).first()
+    if task is None:
+        return PeriodicTask.objects.using(using).create(
+            name=PERIODIC_TASK_NAME,
+            task=TASK_NAME,
+            crontab=schedule,
+            description="Validates every release that is live somewhere "
+            "(REGISTRY_VALIDATION_SCHEDULE).",
+        )
+    if task.crontab_id != schedule.pk or task.task != TASK_NAME or task.interval_id:
+        task.crontab = schedule
+        task.task = TASK_NAME
+        task.interval = None
+        task.save(using=using)
+    return task
+
+
+def _beat_tables_exist(using: str) -> bool:
+    return "django_celery_beat_periodictask" in connections[using].introspection.table_names()
+
+
+def install_after_migrate(sender: Any, using: str = DEFAULT_DB_ALIAS, **kwargs: Any) -> None:
+    if getattr(sender, "label", None) == "releases" and _beat_tables_exist(using):
+        install_schedule(using=using)
+
+
+def install_at_beat_start(sender: Any = None, **kwargs: Any) -> None:
+    install_schedule()
+
+
+post_migrate.connect(install_after_migrate, dispatch_uid="releases.validation.schedule")
+beat_init.connect(install_at_beat_start, dispatch_uid="releases.validation.schedule", weak=False)
