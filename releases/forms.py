@@ -98,6 +98,14 @@ class PinInlineForm(KeepsStoredValuesForm):
             self.fields["repository"] = _StoredRepository(instance.repository)
             self.fields["repository"].label = label
 
+    def _get_validation_exclusions(self) -> set[str]:
+        exclusions: set[str] = super()._get_validation_exclusions()  # type: ignore[misc]
+        # A stored pin keeps its repository, so its (release, repository) pair is already
+        # unique: no query per row to check it again.
+        if self.instance.pk is not None:
+            exclusions.add("repository")
+        return exclusions
+
 
 class ManifestImportForm(forms.Form):
     """A manifest to import: an uploaded file or pasted YAML/JSON text."""

@@ -9,6 +9,7 @@ from typing import Any
 
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
+from simple_history.signals import pre_create_historical_record
 
 from . import changes
 from .models import EnvironmentDeployment, PinDependency, Release, RepositoryPin, TracksStoredValues
@@ -102,3 +103,19 @@ def deployment_saved(
 def deployment_deleted(sender: Any, instance: EnvironmentDeployment, **kwargs: Any) -> None:
     with changes.reporting() as batch:
         batch.deployment_row(instance.release_id, instance.environment_id, "deleted")
+
+
+@receiver(pre_create_historical_record, dispatch_uid="releases.changes.history_attributed")
+def history_attributed(sender: Any, history_instance: Any, **kwargs: Any) -> None:
+    """A history record written by a model save inside a batch says where the change came
+    from (``admin``, ``api``...), and who, as bulk writers' records already do."""
+    found = changes.current()
+    if found is None:
+        return
+    source, user, actor = found.attribution[-1]
+    if not history_instance.history_change_reason:
+        named = user is not None and actor == user.get_username()
+        reason = source if named or not actor else f"{source} ({actor})"
+        history_instance.history_change_reason = reason[:100]  # the column's length
+    if history_instance.history_user_id is None and user is not None:
+        history_instance.history_user = user

@@ -29,7 +29,6 @@ from django.utils.safestring import SafeString
 from registry.models import Environment
 
 from ..models import DeploymentStatus, EnvironmentDeployment, Release, RepositoryPin
-from . import views
 from .base import ReportsChangesAdmin
 from .display import STATE_BY_RANK, STATE_RANK, deployment_chip, findings_list, state_badge
 from .pins import EnvironmentDeploymentInline, RepositoryPinInline
@@ -164,7 +163,11 @@ class ReleaseAdmin(ReportsChangesAdmin):
     def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
         return ReleaseChangeList
 
+    # The pages' module is loaded with the URLs, not with the admin: commands that touch no
+    # database (validate_manifest) do not load the import and export services.
     def get_urls(self) -> list[URLPattern]:
+        from . import views
+
         wrap = self.admin_site.admin_view
         info = "releases_release"
         return [
@@ -191,6 +194,8 @@ class ReleaseAdmin(ReportsChangesAdmin):
         form_url: str = "",
         extra_context: dict[str, Any] | None = None,
     ) -> HttpResponse:
+        from . import views
+
         # Buttons of other parts of the registry appear once their pages exist.
         tools = {
             "validate_url": views.optional_url("releases:validate", object_id),
@@ -206,6 +211,8 @@ class ReleaseAdmin(ReportsChangesAdmin):
         self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
         """One timeline of the release with its pins, dependencies and deployments."""
+        from . import views
+
         return views.timeline(self, request, object_id)
 
     @admin.display(description="pins", ordering="pin_count")
@@ -234,4 +241,6 @@ class ReleaseAdmin(ReportsChangesAdmin):
 
     @admin.action(description="Export selected releases (one manifest, or a zip of them)")
     def export_selected(self, request: HttpRequest, queryset: QuerySet[Release]) -> HttpResponse:
+        from . import views
+
         return views.export_releases(list(queryset.values_list("version", flat=True)))
