@@ -42,9 +42,7 @@ def test_the_site_root_leads_to_the_branded_admin_with_releases_first(staff: Cli
         assert link in page
 
 
-def test_each_release_shows_its_worst_pin_state_and_where_it_is_live(
-    staff: Client, examples: None
-):
+def test_each_release_shows_its_worst_pin_state_and_where_it_is_live(staff: Client, examples: None):
     RepositoryPin.objects.filter(release__version="1.4", repository__name="fogpy").update(
         validation_state="invalid"
     )
@@ -96,8 +94,7 @@ def test_search_by_repository_tag_or_sha(staff: Client, query: str, expected: li
 def test_the_release_list_makes_the_same_queries_for_10_and_200_releases(staff: Client):
     def add_releases(first: int, count: int) -> None:
         texts = [
-            (f"v{n}.yaml", generated_manifest(3, f"{n}.0"))
-            for n in range(first, first + count)
+            (f"v{n}.yaml", generated_manifest(3, f"{n}.0")) for n in range(first, first + count)
         ]
         import_manifests([(source, parse_manifest(text, source=source)) for source, text in texts])
 
