@@ -93,6 +93,8 @@ class PinInlineForm(KeepsStoredValuesForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         instance: RepositoryPin = self.instance
+        if "position" in self.fields:
+            self.fields["position"].label = "#"  # a narrow column: the table fits the window
         if instance.pk is not None and "repository" in self.fields:
             label = self.fields["repository"].label
             self.fields["repository"] = _StoredRepository(instance.repository)
