@@ -9,11 +9,13 @@ from django.db.models import Prefetch, QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
+from import_export.admin import ImportExportMixin
 
 from ..forms import EnvironmentDeploymentForm, PinInlineForm
 from ..models import EnvironmentDeployment, PinDependency, RepositoryPin
 from .base import PIN_STATE_FIELDS, ReportsChangesAdmin
 from .display import findings_list, state_badge
+from .pin_table import FORMATS, PinResource
 
 INLINE_TEMPLATE = "admin/releases/edit_inline/tabular.html"
 
@@ -85,7 +87,9 @@ class EnvironmentDeploymentInline(admin.TabularInline):
 
 
 @admin.register(RepositoryPin)
-class RepositoryPinAdmin(ReportsChangesAdmin):
+class RepositoryPinAdmin(ImportExportMixin, ReportsChangesAdmin):
+    resource_classes = [PinResource]
+    formats = FORMATS
     list_display = [
         "release",
         "repository",
@@ -116,6 +120,13 @@ class RepositoryPinAdmin(ReportsChangesAdmin):
         # release's); the model refuses a move as well.
         shown = [*PIN_STATE_FIELDS, "readable_findings"]
         return ["release", *shown] if obj is not None else shown
+
+    # Importing pins writes releases: the same people who may add and change pins.
+    def has_import_permission(self, request: HttpRequest) -> bool:
+        return bool(self.has_add_permission(request) and self.has_change_permission(request))
+
+    def has_export_permission(self, request: HttpRequest) -> bool:
+        return bool(self.has_view_permission(request))
 
     @admin.display(description="validation", ordering="validation_state")
     def badge(self, pin: RepositoryPin) -> SafeString:

@@ -16,12 +16,7 @@ from ..releases.manifests import RELEASE_1_4, generated_manifest, import_text
 from .conftest import log_in, screenshot
 
 # The live server answers from another thread: on PostgreSQL it sees only committed rows.
-# The groups come from a data migration, which a flush would remove: serialized rollback
-# puts them back.
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.django_db(transaction=True, serialized_rollback=True),
-]
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
