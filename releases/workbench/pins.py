@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin
 from django.db.models import Prefetch, QuerySet
 from django.http import HttpRequest
@@ -84,6 +85,14 @@ class EnvironmentDeploymentInline(admin.TabularInline):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[EnvironmentDeployment]:
         return super().get_queryset(request).select_related("environment")
+
+    def get_formset(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
+        formset = super().get_formset(request, obj, **kwargs)
+        field = formset.form.base_fields.get("environment")
+        if isinstance(field, forms.ModelChoiceField):
+            # The environments once for the page, not once per deployment row.
+            field.choices = list(field.iterator(field))
+        return formset
 
 
 @admin.register(RepositoryPin)

@@ -191,3 +191,16 @@ def test_the_export_action_gives_one_file_or_a_zip(staff: Client):
     assert sorted(archive.namelist()) == ["v1.4.yaml", "v2.0.yaml"]
     assert yaml.safe_load(archive.read("v2.0.yaml"))["version"] == "2.0"
     assert timezone.now()  # nothing written: the export is a read
+
+
+def test_the_release_page_queries_do_not_grow_with_its_deployments(staff: Client):
+    import_text(RELEASE_1_4)  # one deployment
+    import_text(generated_manifest(3, "2.0"), source="v2.0.yaml")  # two
+    staff.get(change_url("1.4"))  # caches (content types) filled
+
+    def queries(version: str) -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert staff.get(change_url(version)).status_code == 200
+        return len(captured.captured_queries)
+
+    assert queries("1.4") == queries("2.0")
