@@ -12,6 +12,7 @@ from typing import Any
 
 from django.db.models.signals import post_delete, post_save, pre_save
 from django.dispatch import receiver
+from simple_history.signals import pre_create_historical_record
 from simple_history.utils import bulk_update_with_history
 
 from registry.models import Environment, Repository
@@ -195,3 +196,19 @@ def environment_saved(
     with changes.reporting() as batch:
         for release_id in set(deployments.values_list("release_id", flat=True)):
             batch.report(release_id, deployments=renamed, recheck=True)
+
+
+@receiver(pre_create_historical_record, dispatch_uid="releases.changes.history_attributed")
+def history_attributed(sender: Any, history_instance: Any, **kwargs: Any) -> None:
+    """A history record written by a model save inside a batch says where the change came
+    from (``admin``, ``api``...), and who, as bulk writers' records already do."""
+    found = changes.current()
+    if found is None:
+        return
+    source, user, actor = found.attribution[-1]
+    if not history_instance.history_change_reason:
+        named = user is not None and actor == user.get_username()
+        reason = source if named or not actor else f"{source} ({actor})"
+        history_instance.history_change_reason = reason[:100]  # the column's length
+    if history_instance.history_user_id is None and user is not None:
+        history_instance.history_user = user

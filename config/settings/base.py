@@ -73,7 +73,7 @@ DATA_UPLOAD_MAX_NUMBER_FIELDS = 10_000
 # APPS
 # ------------------------------------------------------------------------------
 DJANGO_APPS = [
-    "django.contrib.admin",
+    "releases.admin_site.RegistryAdminConfig",  # django.contrib.admin, branded
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

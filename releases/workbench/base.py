@@ -1,0 +1,63 @@
+"""What every model admin of the registry shares.
+
+Every view that writes runs in one change batch (:mod:`releases.changes`, source "admin"):
+a release saved with its pins and deployments is one change and one revision. Forms change
+only what the user changed (:mod:`releases.forms`); pin states are derived, never edited.
+"""
+
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from simple_history.admin import SimpleHistoryAdmin
+
+from .. import changes
+from ..forms import KeepsStoredValuesForm
+
+# Derived from findings by releases.pin_state: shown, never edited.
+PIN_STATE_FIELDS = ["validation_state", "findings", "validated_at"]
+
+
+def admin_batch(request: HttpRequest) -> AbstractContextManager[Any]:
+    if request.method == "POST":
+        return changes.batch(changes.ADMIN, user=request.user)
+    return nullcontext()
+
+
+class ReportsChangesAdmin(SimpleHistoryAdmin):
+    """Runs each writing view (add, change, delete, list actions, history revert) in one
+    change batch."""
+
+    form = KeepsStoredValuesForm
+
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        with admin_batch(request):
+            response: HttpResponse = super().changeform_view(
+                request, object_id, form_url, extra_context
+            )
+        return response
+
+    def delete_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        with admin_batch(request):
+            response: HttpResponse = super().delete_view(request, object_id, extra_context)
+        return response
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        with admin_batch(request):
+            response: HttpResponse = super().changelist_view(request, extra_context)
+        return response
+
+    def history_form_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        with admin_batch(request):
+            response: HttpResponse = super().history_form_view(request, *args, **kwargs)
+        return response
