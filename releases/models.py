@@ -161,6 +161,11 @@ class DeploymentStatus(models.TextChoices):
     RETIRED = "retired"
 
 
+# A release is live in an environment while its deployment there is in progress or deployed
+# (CONTRACT §3); planned, failed and retired ones are not.
+LIVE_STATUSES = (DeploymentStatus.IN_PROGRESS, DeploymentStatus.DEPLOYED)
+
+
 class RepositoryPin(TracksStoredValues):
     """One repository of a release: its tag, commit and package version.
 

@@ -20,6 +20,7 @@ from registry.models import Environment, Repository
 from releases.exporting import manifest_for
 from releases.manifests import format_timestamp, manifest_to_tree
 from releases.models import (
+    LIVE_STATUSES,
     EnvironmentDeployment,
     PinDependency,
     Release,
@@ -29,8 +30,6 @@ from releases.models import (
 
 from .filters import overall_state, with_validation_counts
 
-#: Live in an environment: what ``/api/environments/`` shows (CONTRACT §3).
-LIVE_STATUSES = ("in_progress", "deployed")
 #: Keys a response adds to a release's manifest tree; a client sending them back (a GET, edit,
 #: PUT round trip) has them ignored.
 READ_ONLY_RELEASE_KEYS = (

@@ -44,7 +44,7 @@ from django.utils import timezone
 from registry.git.policy import GitPolicy, policy_from_settings
 from registry.git.urls import pin_url
 from releases import changes
-from releases.models import DeploymentStatus, Release, RepositoryPin
+from releases.models import LIVE_STATUSES, Release, RepositoryPin
 from releases.pin_state import with_online_findings
 
 from .checks import PinResult, PinToCheck
@@ -56,8 +56,6 @@ logger = logging.getLogger(__name__)
 
 #: Errors worth another try (a database restarting, a deadlock victim): the task retries them.
 TRANSIENT_ERRORS: tuple[type[Exception], ...] = (OperationalError, InterfaceError)
-#: Deployment statuses in which a release is live (validated on the schedule).
-LIVE_STATUSES = (DeploymentStatus.IN_PROGRESS, DeploymentStatus.DEPLOYED)
 SCHEDULE = "schedule"
 
 Progress = Callable[[str], None]

@@ -28,13 +28,10 @@ from django.utils.safestring import SafeString
 
 from registry.models import Environment
 
-from ..models import DeploymentStatus, EnvironmentDeployment, Release, RepositoryPin
+from ..models import LIVE_STATUSES, EnvironmentDeployment, Release, RepositoryPin
 from .base import ReportsChangesAdmin
 from .display import STATE_BY_RANK, STATE_RANK, deployment_chip, findings_list, state_badge
 from .pins import EnvironmentDeploymentInline, RepositoryPinInline
-
-# Where a release counts as running: what the list's chips and environment filter show.
-LIVE_STATUSES = (DeploymentStatus.DEPLOYED, DeploymentStatus.IN_PROGRESS, DeploymentStatus.FAILED)
 
 
 def _per_release(queryset: QuerySet[Any], aggregate: Any) -> Subquery:
@@ -130,6 +127,13 @@ class ReleaseAdmin(ReportsChangesAdmin):
     ]
     search_help_text = "A version, repository, tag, or the start of a commit SHA."
     readonly_fields = ["readable_findings", "source", "revision", "recorded_at", "updated_at"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        # A stored release keeps its version: pipelines, exports and Notion pages find it by
+        # that name. A new version is a clone.
+        fields = list(self.readonly_fields)
+        return ["version", *fields] if obj is not None else fields
+
     fieldsets = [
         (
             None,
@@ -180,6 +184,11 @@ class ReleaseAdmin(ReportsChangesAdmin):
                 name=f"{info}_export",
             ),
             path(
+                "<path:object_id>/validate/",
+                wrap(views.ValidateView.as_view(admin=self)),
+                name=f"{info}_validate",
+            ),
+            path(
                 "<path:object_id>/clone/",
                 wrap(views.CloneView.as_view(admin=self)),
                 name=f"{info}_clone",
@@ -196,10 +205,16 @@ class ReleaseAdmin(ReportsChangesAdmin):
     ) -> HttpResponse:
         from . import views
 
-        # Buttons of other parts of the registry appear once their pages exist.
+        version = (
+            Release.objects.filter(pk=object_id).values_list("version", flat=True).first()
+            if object_id.isdigit()
+            else None
+        )
         tools = {
-            "validate_url": views.optional_url("releases:validate", object_id),
-            "evidence_url": views.optional_url("api:release-evidence", object_id),
+            "can_validate": self.has_change_permission(request),
+            "evidence_url": views.optional_url("api:release-evidence", version)
+            if version is not None
+            else None,
             "can_clone": self.has_add_permission(request),
         }
         response: HttpResponse = super().change_view(

@@ -36,6 +36,7 @@ from ..importing import ImportResult, import_manifests
 from ..manifests import Finding, ManifestRejected, dump_manifest, parse_manifest
 from ..manifests.files import display_path
 from ..models import Release
+from ..validation.runs import request_run
 
 FORMATS = {"yaml": "application/yaml", "json": "application/json"}
 PASTED = "pasted manifest"
@@ -222,6 +223,23 @@ def _revision(result: ImportResult) -> str:
 
 def _bad_payload() -> Finding:
     return Finding("payload", "error", "", "the confirmed manifest was damaged: upload it again")
+
+
+class ValidateView(AdminPage):
+    """Queue a validation run of the release (POST only: it writes a run row)."""
+
+    def allowed(self, request: HttpRequest) -> bool:
+        return bool(self.admin.has_change_permission(request))
+
+    def post(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        release = self.release(object_id)
+        run = request_run(release, requested_by=request.user.get_username(), user=request.user)
+        messages.success(
+            request,
+            f"Validation run #{run.pk} of {release.version} queued; the pins' states follow "
+            "when it is done.",
+        )
+        return HttpResponseRedirect(reverse("admin:releases_release_change", args=[release.pk]))
 
 
 class CloneView(AdminPage):

@@ -7,6 +7,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from releases.importing import import_manifests
 from releases.manifests import parse_manifest
@@ -22,6 +23,25 @@ def versions_listed(client: Client, query: str = "") -> list[str]:
     response = client.get(LIST + query)
     assert response.status_code == 200
     return sorted(release.version for release in response.context["cl"].result_list)
+
+
+def validated(pins, state: str) -> None:
+    """Give ``pins`` the online result that makes ``state`` (states are derived from findings,
+    never set by hand)."""
+    severity = {"invalid": "error", "warning": "warning"}.get(state)
+    for pin in pins:
+        online = (
+            [{"code": "sha-mismatch", "severity": severity, "path": "", "message": state}]
+            if severity
+            else []
+        )
+        pin.findings = [*pin.findings, *online]
+        pin.validated_at = timezone.now()
+        pin.save()
+    assert {
+        pin.validation_state
+        for pin in RepositoryPin.objects.filter(pk__in=[pin.pk for pin in pins])
+    } == {state}
 
 
 def test_the_site_root_leads_to_the_branded_admin_with_releases_first(staff: Client):
@@ -43,13 +63,9 @@ def test_the_site_root_leads_to_the_branded_admin_with_releases_first(staff: Cli
 
 
 def test_each_release_shows_its_worst_pin_state_and_where_it_is_live(staff: Client, examples: None):
-    RepositoryPin.objects.filter(release__version="1.4", repository__name="fogpy").update(
-        validation_state="invalid"
-    )
-    RepositoryPin.objects.filter(release__version="1.4").exclude(repository__name="fogpy").update(
-        validation_state="valid"
-    )
-    RepositoryPin.objects.filter(release__version="1.2").update(validation_state="valid")
+    pins = RepositoryPin.objects.filter(release__version="1.4")
+    validated(list(pins.filter(repository__name="fogpy")), "invalid")
+    validated(list(RepositoryPin.objects.filter(release__version="1.2")), "valid")
 
     response = staff.get(LIST)
 
@@ -67,7 +83,7 @@ def test_each_release_shows_its_worst_pin_state_and_where_it_is_live(staff: Clie
 
 
 def test_filters_by_environment_and_validation_state(staff: Client, examples: None):
-    RepositoryPin.objects.filter(release__version="1.2").update(validation_state="warning")
+    validated(list(RepositoryPin.objects.filter(release__version="1.2")), "warning")
 
     assert versions_listed(staff, "?live_in=staging") == ["1.4", "1.5"]  # 1.3 retired there
     assert "1.5" not in versions_listed(staff, "?live_in=production")  # only planned

@@ -17,8 +17,9 @@ from django.utils import timezone
 from registry.models import Repository
 from releases.exporting import export_release
 from releases.models import Release, RepositoryPin
+from releases.validation.models import ValidationRun
 
-from ..admin_forms import form_data
+from ..admin_forms import form_data, post_back
 from ..releases.manifests import RELEASE_1_4, generated_manifest, import_text
 
 pytestmark = pytest.mark.django_db
@@ -135,7 +136,7 @@ def test_the_release_page_makes_the_same_queries_for_5_and_200_pins(staff: Clien
     assert measure(5) == measure(200)
 
 
-def test_object_tools_export_the_release_and_hide_what_does_not_exist_yet(staff: Client):
+def test_object_tools_export_validate_clone_compare_and_link_the_evidence(staff: Client):
     import_text(RELEASE_1_4)
     release = Release.objects.get()
 
@@ -145,8 +146,8 @@ def test_object_tools_export_the_release_and_hide_what_does_not_exist_yet(staff:
 
     for tool in ("Export YAML", "Export JSON", "Clone as new version", "Compare"):
         assert tool in page
-    # Validation runs and the evidence package are other parts' pages: no button until then.
-    assert "Validate now" not in page and "Evidence package" not in page
+    assert "Validate now" in page
+    assert f'href="/api/releases/{release.version}/evidence"' in page
     assert as_yaml["Content-Disposition"] == 'attachment; filename="v1.4.yaml"'
     assert as_yaml.content.decode() == export_release("1.4")
     assert as_json.content.decode() == export_release("1.4", "json")
@@ -204,3 +205,37 @@ def test_the_release_page_queries_do_not_grow_with_its_deployments(staff: Client
         return len(captured.captured_queries)
 
     assert queries("1.4") == queries("2.0")
+
+
+def test_a_stored_release_keeps_its_version(team: Client):
+    import_text(RELEASE_1_4)
+    url = change_url("1.4")
+
+    assert 'name="version"' not in team.get(url).content.decode()
+    response = post_back(team, url, version="9.9")
+
+    assert response.status_code == 302
+    assert list(Release.objects.values_list("version", flat=True)) == ["1.4"]
+
+
+def test_validate_now_queues_a_run_of_the_release(team: Client):
+    import_text(RELEASE_1_4)
+    release = Release.objects.get()
+    url = reverse("admin:releases_release_validate", args=[release.pk])
+
+    assert team.get(url).status_code == 405  # a write: POST only
+    response = team.post(url)
+
+    assert response.status_code == 302
+    (run,) = ValidationRun.objects.filter(release=release)
+    assert (run.requested_by, run.state) == ("émilie", "queued")
+
+
+def test_a_viewer_cannot_start_a_validation_run(viewer: Client):
+    import_text(RELEASE_1_4)
+    release = Release.objects.get()
+
+    response = viewer.post(reverse("admin:releases_release_validate", args=[release.pk]))
+
+    assert response.status_code == 403
+    assert not ValidationRun.objects.exists()
