@@ -307,3 +307,18 @@ NOTION_BASE_URL: str = env("NOTION_BASE_URL", default="https://api.notion.com")
 NOTION_REQUESTS_PER_SECOND: float = positive_number(
     env.str("NOTION_REQUESTS_PER_SECOND", default="").strip() or "3", "NOTION_REQUESTS_PER_SECOND"
 )
+
+# NOTION
+# ------------------------------------------------------------------------------
+# A change that could not be sent is retried after NOTION_BACKOFF_SECONDS, doubling up to
+# NOTION_BACKOFF_MAX_SECONDS; after NOTION_MAX_ATTEMPTS it is marked failed (still retried).
+NOTION_BACKOFF_SECONDS: float = env.float("NOTION_BACKOFF_SECONDS", default=30.0)
+NOTION_BACKOFF_MAX_SECONDS: float = env.float("NOTION_BACKOFF_MAX_SECONDS", default=3600.0)
+NOTION_MAX_ATTEMPTS: int = env.int("NOTION_MAX_ATTEMPTS", default=8)
+# First wait between the attempts of one request (5xx, timeout), doubling.
+NOTION_RETRY_BASE_SECONDS: float = env.float("NOTION_RETRY_BASE_SECONDS", default=1.0)
+# The sweeper re-sends what is due (pending, or failed and past its backoff).
+CELERY_BEAT_SCHEDULE = {
+    **globals().get("CELERY_BEAT_SCHEDULE", {}),
+    "notion-sweep": {"task": "releases.notion.sweep", "schedule": 60.0},
+}
