@@ -17,7 +17,7 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 from django.conf import settings
@@ -29,8 +29,6 @@ from notion_client import APIErrorCode, APIResponseError, Client
 from notion_client.errors import HTTPResponseError, RequestTimeoutError
 
 logger = logging.getLogger(__name__)
-
-T = TypeVar("T")
 
 # Attempts of one request before its error reaches the sync (which then backs off the row).
 ATTEMPTS = 5
@@ -110,7 +108,8 @@ def pause(seconds: float) -> None:
 
 def retry_delay(attempt: int) -> float:
     """Exponential backoff between attempts of one request."""
-    return float(settings.NOTION_RETRY_BASE_SECONDS) * (2**attempt)
+    base: float = settings.NOTION_RETRY_BASE_SECONDS
+    return float(base * 2**attempt)
 
 
 class Notion:
@@ -131,8 +130,8 @@ class Notion:
         self.client.close()
 
     def call(
-        self, what: str, function: Callable[..., T], *args: Any, retry: bool = True, **kwargs: Any
-    ) -> T:
+        self, what: str, function: Callable[..., Any], *args: Any, retry: bool = True, **kwargs: Any
+    ) -> Any:
         """``function(*args, **kwargs)`` within the budget. ``retry=False`` gives up at the
         first error that may have reached Notion (a create is looked up before it is tried
         again)."""
@@ -154,7 +153,8 @@ class Notion:
                 elif exc.status >= 500:
                     wait, error, reached = retry_delay(attempt), exc, True
                 else:
-                    raise NotionRefused(exc.status, str(exc.code), str(exc)) from exc
+                    code = getattr(exc.code, "value", exc.code)
+                    raise NotionRefused(exc.status, str(code), str(exc)) from exc
             except HTTPResponseError as exc:  # a body that is not Notion's error shape
                 if exc.status < 500 and exc.status != 429:
                     raise NotionRefused(exc.status, "http_error", str(exc)) from exc

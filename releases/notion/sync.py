@@ -21,7 +21,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.utils import timezone
 from notion_client.helpers import iterate_paginated_api
 
@@ -245,12 +245,15 @@ class ReleaseSender:
         self.found: dict[str, str] | None = None
         # The token of the release row last sent: that row is deleted when the sender ends.
         self.release_done: uuid.UUID | None = None
+        # Rows that failed in this run wait for their backoff, even a zero one.
+        self.failed: set[tuple[int, uuid.UUID]] = set()
 
     def due(self) -> list[NotionChange]:
         return [
             row
             for row in due(self.release_id)
             if not (row.repository == RELEASE_PAGE and row.token == self.release_done)
+            and (row.pk, row.token) not in self.failed
         ]
 
     def run(self) -> Outcome:
@@ -290,6 +293,7 @@ class ReleaseSender:
             send()
         except NotionRefused as exc:
             record_failure(row, exc)
+            self.failed.add((row.pk, row.token))
             self.outcome.failed.append(f"{row}: {exc}")
             return False
         return True
@@ -461,6 +465,6 @@ def due_releases(release_ids: Iterable[int] | None = None) -> list[int]:
 def backlog() -> dict[str, int]:
     """Queued changes by state: what ``/healthz`` and ``sync_notion`` show."""
     counts = {state: 0 for state in NotionChange.State.values}
-    for state in NotionChange.objects.values_list("state", flat=True):
-        counts[state] += 1
+    for row in NotionChange.objects.values("state").annotate(n=Count("pk")).order_by():
+        counts[row["state"]] = row["n"]
     return counts

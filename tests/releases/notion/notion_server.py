@@ -568,7 +568,9 @@ class NotionServer:
         self.bucket: _TokenBucket | None = None
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.notion = self
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), daemon=True
+        )
 
     @property
     def url(self) -> str:

@@ -106,9 +106,7 @@ def test_a_removed_pin_goes_to_the_trash(synced: Any, committed: Any) -> None:
     assert page_writes(synced) == [f"PATCH /v1/pages/{page_id}"]
 
 
-def test_a_deployment_saved_shows_on_every_pin_and_the_release(
-    synced: Any, committed: Any
-) -> None:
+def test_a_deployment_saved_shows_on_every_pin_and_the_release(synced: Any, committed: Any) -> None:
     with committed():
         EnvironmentDeployment.objects.create(
             release=Release.objects.get(version="1.4"),
@@ -144,9 +142,7 @@ def test_a_deployment_recorded_in_the_admin_reaches_notion(
     assert len(page_writes(synced)) == 4
 
 
-def test_a_validation_result_shows_on_the_pin_and_the_release(
-    synced: Any, committed: Any
-) -> None:
+def test_a_validation_result_shows_on_the_pin_and_the_release(synced: Any, committed: Any) -> None:
     checked = datetime(2025, 2, 1, 8, 0, tzinfo=UTC)
     with committed(), changes.batch(changes.VALIDATION):
         for pin in RepositoryPin.objects.filter(release__version="1.4"):
