@@ -195,4 +195,6 @@ class EnvironmentDeploymentAdmin(ReportsChangesAdmin):
     list_filter = ["environment", "status"]
     list_select_related = ["release", "environment"]
     search_fields = ["release__version", "namespace", "environment__name"]
+
+
 from .notion import admin as notion_admin  # noqa: E402,F401

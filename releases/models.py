@@ -406,4 +406,6 @@ class EnvironmentDeployment(TracksStoredValues):
     def validate_constraints(self, exclude: Any = None) -> None:
         # As for pins: the fields' own validation covers these check constraints.
         super().validate_constraints(exclude={*(exclude or ()), "namespace", "status"})
+
+
 from .notion.models import NotionChange, NotionPage  # noqa: E402,F401
