@@ -48,7 +48,14 @@ def enqueue(release_id: int) -> None:
     from .tasks import send_release_changes
 
     try:
-        send_release_changes.apply_async((release_id,), retry=False)
+        if send_release_changes.app.conf.task_always_eager:
+            send_release_changes.delay(release_id)
+            return
+        # One quick try: a save must not wait for a broker that is down (kombu's default is
+        # to retry for seconds); the sweeper sends what this could not.
+        with send_release_changes.app.connection_for_write() as connection:
+            connection.ensure_connection(max_retries=1, interval_start=0, interval_step=0)
+            send_release_changes.apply_async((release_id,), connection=connection, retry=False)
     except Exception as exc:
         logger.warning(
             "notion: could not enqueue the sync of release %s (the sweeper will send it): %s",

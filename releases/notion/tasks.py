@@ -24,7 +24,7 @@ def _summary(outcome: Outcome) -> dict[str, Any]:
     }
 
 
-@shared_task(name="releases.notion.send_release_changes")
+@shared_task(name="releases.notion.send_release_changes", ignore_result=True)
 def send_release_changes(release_id: int) -> dict[str, Any]:
     """Send the queued changes of one release (nothing without ``NOTION_TOKEN``)."""
     notion = connect()

@@ -450,6 +450,10 @@ class _Faults:
     status: int
     count: int
     retry_after: int = 1
+    # Requests let through before the burst starts.
+    after: int = 0
+    # Carry the request out, then answer the error (the answer is lost on the way back).
+    processed: bool = False
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -489,11 +493,17 @@ class _Handler(BaseHTTPRequestHandler):
                 raise NotionRefusal(401, "unauthorized", "API token is invalid.")
             with notion.lock:
                 fault = notion.faults[0] if notion.faults else None
-                if fault is not None:
+                if fault is not None and fault.after > 0:
+                    fault.after -= 1
+                    fault = None
+                elif fault is not None:
                     fault.count -= 1
                     if fault.count <= 0:
                         notion.faults.pop(0)
                 wait = notion.bucket.take() if notion.bucket is not None else 0.0
+            if fault is not None and fault.processed:
+                with notion.state.lock:
+                    self._route(method, path, body)
             if fault is not None:
                 if fault.status == 429:
                     headers["Retry-After"] = str(fault.retry_after)
@@ -593,10 +603,20 @@ class NotionServer:
         with self.lock:
             self.bucket = _TokenBucket(rate) if rate else None
 
-    def fail_next(self, status: int, count: int, *, retry_after: int = 1) -> None:
-        """Answer the next ``count`` requests with ``status`` (429 carries Retry-After)."""
+    def fail_next(
+        self,
+        status: int,
+        count: int,
+        *,
+        retry_after: int = 1,
+        after: int = 0,
+        processed: bool = False,
+    ) -> None:
+        """Answer ``count`` requests with ``status`` (429 carries Retry-After), once ``after``
+        more requests went through (counted from the end of the bursts queued before).
+        ``processed``: carry each out before failing (a create whose answer is lost)."""
         with self.lock:
-            self.faults.append(_Faults(status, count, retry_after))
+            self.faults.append(_Faults(status, count, retry_after, after, processed))
 
     def reset_log(self) -> None:
         with self.lock:
