@@ -56,6 +56,8 @@ class Recorded:
     path: str
     body: Any
     status: int
+    # time.monotonic() when it arrived.
+    at: float = field(default_factory=time.monotonic)
 
     @property
     def is_write(self) -> bool:
@@ -478,6 +480,7 @@ class _Handler(BaseHTTPRequestHandler):
         notion = self.server.notion
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
+        arrived = time.monotonic()
         path = self.path.split("?", 1)[0]
         try:
             body = json.loads(raw) if raw else {}
@@ -527,7 +530,7 @@ class _Handler(BaseHTTPRequestHandler):
                 "message": refusal.message,
                 "request_id": _new_id(),
             }
-        notion.record(Recorded(method, path, body, status))
+        notion.record(Recorded(method, path, body, status, arrived))
         data = json.dumps(answer).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
