@@ -53,6 +53,7 @@ format: bootstrap
 
 bench: bootstrap
 	$(PY) bench/run.py
+	$(PY) bench/notion.py
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache .mypy_cache .ruff_cache .hypothesis

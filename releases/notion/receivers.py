@@ -55,7 +55,10 @@ def enqueue(release_id: int) -> None:
         # to retry for seconds); the sweeper sends what this could not.
         with send_release_changes.app.connection_for_write() as connection:
             connection.ensure_connection(max_retries=1, interval_start=0, interval_step=0)
-            send_release_changes.apply_async((release_id,), connection=connection, retry=False)
+            # The stubs omit ``connection``, an option Celery passes on to the publisher.
+            send_release_changes.apply_async(  # type: ignore[call-arg]
+                (release_id,), connection=connection, retry=False
+            )
     except Exception as exc:
         logger.warning(
             "notion: could not enqueue the sync of release %s (the sweeper will send it): %s",

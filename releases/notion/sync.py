@@ -18,9 +18,12 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import reduce
+from operator import or_
 from typing import Any
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 from notion_client.helpers import iterate_paginated_api
@@ -43,6 +46,7 @@ logger = logging.getLogger(__name__)
 
 CLAIM_SECONDS = 15 * 60
 ROUNDS = 5
+FLUSH_EVERY = 50
 WORKSPACE_SECONDS = 300
 
 
@@ -195,10 +199,6 @@ def record_failure(row: NotionChange, error: Exception) -> None:
     log("notion: %s not sent (attempt %d): %s", row, attempts, error)
 
 
-def done(row: NotionChange) -> None:
-    NotionChange.objects.filter(pk=row.pk, token=row.token).delete()
-
-
 def claim(release_id: int, version: str) -> bool:
     now = timezone.now()
     NotionChange.objects.bulk_create(
@@ -245,6 +245,9 @@ class ReleaseSender:
         self.found: dict[str, str] | None = None
         # The token of the release row last sent: that row is deleted when the sender ends.
         self.release_done: uuid.UUID | None = None
+        # Sent, not yet written down (see flush).
+        self.records: dict[str, NotionPage] = {}
+        self.sent_rows: list[NotionChange] = []
         # Rows that failed in this run wait for their backoff, even a zero one.
         self.failed: set[tuple[int, uuid.UUID]] = set()
 
@@ -264,6 +267,7 @@ class ReleaseSender:
             try:
                 self.round(rows)
             except NotionUnavailable as exc:
+                self.flush()
                 for row in self.due():
                     record_failure(row, exc)
                     self.outcome.failed.append(f"{row}: {exc}")
@@ -279,6 +283,7 @@ class ReleaseSender:
         if release_row is not None:
             if self.guarded(release_row, lambda: self.send_release_page(ws, release, pages)):
                 self.release_done = release_row.token
+            self.flush()
             pages = {p.repository: p for p in NotionPage.objects.filter(release_id=self.release_id)}
             # A newly made release page: its pins relate to it now.
             rows = self.due()
@@ -286,7 +291,31 @@ class ReleaseSender:
             if row.repository != RELEASE_PAGE and self.guarded(
                 row, lambda row=row: self.send_pin(ws, release, pages, row)
             ):
-                done(row)
+                self.sent_rows.append(row)
+            if len(self.sent_rows) + len(self.records) >= FLUSH_EVERY:
+                self.flush()
+        self.flush()
+
+    def flush(self) -> None:
+        """Write down what was sent: the pages made or updated, the rows done. Kept for a
+        batch, as each commit costs more than a request; if the worker dies before, the
+        pages are found again by their key, so nothing is made twice."""
+        if not self.records and not self.sent_rows:
+            return
+        with transaction.atomic():
+            if self.records:
+                NotionPage.objects.bulk_create(
+                    list(self.records.values()),
+                    update_conflicts=True,
+                    unique_fields=["release_id", "repository"],
+                    update_fields=["registry_key", "page_id", "sent_hash", "sent_at"],
+                )
+            if self.sent_rows:
+                NotionChange.objects.filter(
+                    reduce(or_, (Q(pk=row.pk, token=row.token) for row in self.sent_rows))
+                ).delete()
+        self.records.clear()
+        self.sent_rows.clear()
 
     def guarded(self, row: NotionChange, send: Any) -> bool:
         try:
@@ -409,15 +438,13 @@ class ReleaseSender:
             )
             page_id, created = str(page["id"]), True
             self.outcome.created += 1
-        NotionPage.objects.update_or_create(
+        self.records[repository] = NotionPage(
             release_id=self.release_id,
             repository=repository,
-            defaults={
-                "registry_key": key,
-                "page_id": page_id,
-                "sent_hash": hashed,
-                "sent_at": timezone.now(),
-            },
+            registry_key=key,
+            page_id=page_id,
+            sent_hash=hashed,
+            sent_at=timezone.now(),
         )
         return created
 
