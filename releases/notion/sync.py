@@ -44,7 +44,6 @@ from .models import RELEASE_PAGE, NotionChange, NotionPage
 
 logger = logging.getLogger(__name__)
 
-CLAIM_SECONDS = 15 * 60
 ROUNDS = 5
 FLUSH_EVERY = 50
 WORKSPACE_SECONDS = 300
@@ -216,7 +215,7 @@ def claim(release_id: int, version: str) -> bool:
     return bool(
         NotionChange.objects.filter(release_id=release_id, repository=RELEASE_PAGE)
         .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
-        .update(claimed_until=now + timedelta(seconds=CLAIM_SECONDS))
+        .update(claimed_until=now + timedelta(seconds=settings.NOTION_CLAIM_SECONDS))
     )
 
 
