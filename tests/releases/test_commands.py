@@ -429,7 +429,12 @@ def test_every_project_command_refuses_abbreviated_options():
 
     from releases.management.base import RegistryCommand
 
-    assert PROJECT_COMMANDS == ["export_manifest", "import_manifest", "validate_manifest"]
+    assert PROJECT_COMMANDS == [
+        "export_manifest",
+        "import_manifest",
+        "sync_notion",
+        "validate_manifest",
+    ]
     for name in PROJECT_COMMANDS:
         command = load_command_class("releases", name)
         assert isinstance(command, RegistryCommand), name
