@@ -103,7 +103,7 @@ def test_a_worker_killed_mid_sync_leaves_no_duplicate_page(
     settings.NOTION_TOKEN = notion.server.token
 
     def created() -> int:
-        return notion.server.count("POST", "/v1/pages")
+        return int(notion.server.count("POST", "/v1/pages"))
 
     worker = start_worker(notion, broker)
     try:
