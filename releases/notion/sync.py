@@ -247,6 +247,7 @@ class ReleaseSender:
         # Sent, not yet written down (see flush).
         self.records: dict[str, NotionPage] = {}
         self.sent_rows: list[NotionChange] = []
+        self.unavailable = False
         # Rows that failed in this run wait for their backoff, even a zero one.
         self.failed: set[tuple[int, uuid.UUID]] = set()
 
@@ -266,6 +267,7 @@ class ReleaseSender:
             try:
                 self.round(rows)
             except NotionUnavailable as exc:
+                self.unavailable = True
                 self.flush()
                 for row in self.due():
                     record_failure(row, exc)
@@ -320,6 +322,9 @@ class ReleaseSender:
         try:
             send()
         except NotionRefused as exc:
+            if exc.code == "validation_error":
+                # A property changed by hand, maybe: resolve the data sources again next time.
+                _workspaces.clear()
             record_failure(row, exc)
             self.failed.add((row.pk, row.token))
             self.outcome.failed.append(f"{row}: {exc}")
@@ -462,23 +467,33 @@ class ReleaseSender:
 
 
 def sync_release(notion: Notion, release_id: int) -> Outcome:
-    """Send what is queued for a release; nothing if another sender holds it."""
-    version = (
-        NotionChange.objects.filter(release_id=release_id).values_list("version", flat=True).first()
-    )
-    if version is None:
-        return Outcome()
-    if not claim(release_id, version):
-        return Outcome(busy=1)
-    sender = ReleaseSender(notion, release_id)
-    try:
-        return sender.run()
-    finally:
-        if sender.release_done is not None:
-            NotionChange.objects.filter(
-                release_id=release_id, repository=RELEASE_PAGE, token=sender.release_done
-            ).delete()
-        unclaim(release_id)
+    """Send what is queued for a release; nothing if another sender holds it (that one sends
+    what was queued while it worked)."""
+    outcome = Outcome()
+    for _ in range(ROUNDS):
+        version = (
+            NotionChange.objects.filter(release_id=release_id)
+            .values_list("version", flat=True)
+            .first()
+        )
+        if version is None:
+            break
+        if not claim(release_id, version):
+            outcome.busy += 1
+            break
+        sender = ReleaseSender(notion, release_id)
+        try:
+            outcome.add(sender.run())
+        finally:
+            if sender.release_done is not None:
+                NotionChange.objects.filter(
+                    release_id=release_id, repository=RELEASE_PAGE, token=sender.release_done
+                ).delete()
+            unclaim(release_id)
+        # A change queued while this sender held the release found it busy: send it now.
+        if sender.failed or sender.unavailable or not due(release_id):
+            break
+    return outcome
 
 
 def due_releases(release_ids: Iterable[int] | None = None) -> list[int]:
