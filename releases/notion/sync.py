@@ -293,7 +293,7 @@ class ReleaseSender:
                 row, lambda row=row: self.send_pin(ws, release, pages, row)
             ):
                 self.sent_rows.append(row)
-            if len(self.sent_rows) + len(self.records) >= FLUSH_EVERY:
+            if len(self.sent_rows) >= FLUSH_EVERY:
                 self.flush()
         self.flush()
 

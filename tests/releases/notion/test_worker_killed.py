@@ -41,7 +41,7 @@ def broker(settings: Any) -> Iterator[OwnRedis]:
         server.stop()
 
 
-def start_worker(notion: Any, broker: OwnRedis) -> subprocess.Popen[bytes]:
+def start_worker(notion: Any, broker: OwnRedis, log: Path) -> subprocess.Popen[bytes]:
     database = connection.settings_dict
     environment = {
         **os.environ,
@@ -70,14 +70,20 @@ def start_worker(notion: Any, broker: OwnRedis) -> subprocess.Popen[bytes]:
             "--pool=solo",
             "--without-mingle",
             "--without-gossip",
-            "--loglevel=WARNING",
+            "--loglevel=INFO",
         ],
         cwd=ROOT,
         env=environment,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
         start_new_session=True,
     )
+
+
+def send(task: Any, broker: OwnRedis, *args: Any) -> None:
+    """Through a connection to this test's broker (not a pooled one made for another)."""
+    with current_app.connection_for_write(broker.url) as connection:
+        task.apply_async(args, connection=connection)
 
 
 def kill(worker: subprocess.Popen[bytes]) -> None:
@@ -85,18 +91,19 @@ def kill(worker: subprocess.Popen[bytes]) -> None:
     worker.wait(10)
 
 
-def wait_for(condition: Any, timeout: float, what: str) -> None:
+def wait_for(condition: Any, timeout: float, what: str, log: Path) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
+            raise AssertionError(f"timed out waiting for {what}; worker log:\n{log.read_text()}")
         time.sleep(0.1)
 
 
 @pytest.mark.django_db(transaction=True)
 def test_a_worker_killed_mid_sync_leaves_no_duplicate_page(
-    notion: Any, broker: OwnRedis, settings: Any
+    notion: Any, broker: OwnRedis, settings: Any, tmp_path: Path
 ) -> None:
+    log = tmp_path / "worker.log"
     settings.NOTION_TOKEN = None  # queued only: the worker sends
     import_text(generated_manifest(PINS, version="6.0"))
     release_id = Release.objects.get(version="6.0").pk
@@ -105,10 +112,10 @@ def test_a_worker_killed_mid_sync_leaves_no_duplicate_page(
     def created() -> int:
         return int(notion.server.count("POST", "/v1/pages"))
 
-    worker = start_worker(notion, broker)
+    worker = start_worker(notion, broker, log)
     try:
-        send_release_changes.apply_async((release_id,))
-        wait_for(lambda: created() >= 75, 60, "the worker to make 75 pages")
+        send(send_release_changes, broker, release_id)
+        wait_for(lambda: created() >= 80, 60, "the worker to make 80 pages", log)
     finally:
         kill(worker)
     killed_at = created()
@@ -118,10 +125,10 @@ def test_a_worker_killed_mid_sync_leaves_no_duplicate_page(
 
     # A new worker; the beat's sweeper runs once the dead worker's hold has run out.
     time.sleep(2.5)
-    worker = start_worker(notion, broker)
+    worker = start_worker(notion, broker, log)
     try:
-        sweep_notion_changes.apply_async()
-        wait_for(lambda: not NotionChange.objects.exists(), 60, "every change to be sent")
+        send(sweep_notion_changes, broker)
+        wait_for(lambda: not NotionChange.objects.exists(), 60, "every change to be sent", log)
     finally:
         kill(worker)
 
