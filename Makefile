@@ -56,6 +56,7 @@ bench: bootstrap
 	$(PY) bench/api.py
 	$(PY) bench/gitops.py
 	$(PY) bench/validation.py
+	$(PY) bench/notion.py
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache .mypy_cache .ruff_cache .hypothesis

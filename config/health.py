@@ -67,9 +67,22 @@ def broker_state() -> str:
     return "ok"
 
 
+def notion_backlog() -> dict[str, int] | str:
+    """Changes waiting for Notion, by state (``pending``, ``failed``)."""
+    from releases.notion.sync import backlog
+
+    try:
+        return backlog()
+    except Exception as exc:
+        return _error("notion backlog", exc)
+
+
 @never_cache
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
-    state = {"database": database_state(), "broker": broker_state()}
+    state: dict[str, object] = {"database": database_state(), "broker": broker_state()}
+    if state["database"] == "ok":
+        # Reported, not judged: a Notion outage must not take the registry out of rotation.
+        state["notion_backlog"] = notion_backlog()
     healthy = state["database"] == "ok" and state["broker"] in {"ok", "eager"}
     return JsonResponse(state, status=200 if healthy else 503)

@@ -5,6 +5,7 @@
 # line each at the end of this file (from .validation import admin as validation_admin).
 from .api import admin as api_admin  # noqa: F401
 from .gitops import admin as gitops_admin  # noqa: F401
+from .notion import admin as notion_admin  # noqa: F401
 from .workbench import (  # noqa: F401 - registered on import
     EnvironmentDeploymentAdmin,
     PinDependencyAdmin,

@@ -358,4 +358,5 @@ class EnvironmentDeployment(TracksStoredValues):
 
 from .api.models import ApiToken  # noqa: E402,F401
 from .gitops.models import ManifestSource, ManifestSync  # noqa: E402,F401
+from .notion.models import NotionChange, NotionPage  # noqa: E402,F401
 from .validation.models import ValidationRun  # noqa: E402,F401

@@ -73,7 +73,11 @@ def test_healthz_accepts_in_process_tasks_where_no_broker_is_required(
     with override_settings(CELERY_TASK_ALWAYS_EAGER=True, REGISTRY_REQUIRE_BROKER=False):
         response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.json() == {"database": "ok", "broker": "eager"}
+    assert response.json() == {
+        "database": "ok",
+        "broker": "eager",
+        "notion_backlog": {"pending": 0, "failed": 0},
+    }
 
 
 def test_healthz_is_503_without_a_broker_where_one_is_required(client: Client, db: None) -> None:
@@ -82,7 +86,11 @@ def test_healthz_is_503_without_a_broker_where_one_is_required(client: Client, d
     with override_settings(CELERY_TASK_ALWAYS_EAGER=True, REGISTRY_REQUIRE_BROKER=True):
         response = client.get("/healthz")
     assert response.status_code == 503
-    assert response.json() == {"database": "ok", "broker": "error: no broker configured"}
+    assert response.json() == {
+        "database": "ok",
+        "broker": "error: no broker configured",
+        "notion_backlog": {"pending": 0, "failed": 0},
+    }
 
 
 @pytest.mark.django_db

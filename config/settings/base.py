@@ -350,3 +350,20 @@ REGISTRY_VALIDATION_CONCURRENCY: int = env.int("REGISTRY_VALIDATION_CONCURRENCY"
 # Seconds a validation task may take before its runs are marked failed (the soft limit; the
 # worker kills it a minute later).
 REGISTRY_VALIDATION_TIME_LIMIT: int = env.int("REGISTRY_VALIDATION_TIME_LIMIT", default=15 * 60)
+
+# NOTION
+# ------------------------------------------------------------------------------
+# A change that could not be sent is retried after NOTION_BACKOFF_SECONDS, doubling up to
+# NOTION_BACKOFF_MAX_SECONDS; after NOTION_MAX_ATTEMPTS it is marked failed (still retried).
+NOTION_BACKOFF_SECONDS: float = env.float("NOTION_BACKOFF_SECONDS", default=30.0)
+NOTION_BACKOFF_MAX_SECONDS: float = env.float("NOTION_BACKOFF_MAX_SECONDS", default=3600.0)
+NOTION_MAX_ATTEMPTS: int = env.int("NOTION_MAX_ATTEMPTS", default=8)
+# How long a sender holds a release; a killed worker's hold runs out after it.
+NOTION_CLAIM_SECONDS: float = env.float("NOTION_CLAIM_SECONDS", default=15 * 60.0)
+# First wait between the attempts of one request (5xx, timeout), doubling.
+NOTION_RETRY_BASE_SECONDS: float = env.float("NOTION_RETRY_BASE_SECONDS", default=1.0)
+# The sweeper re-sends what is due (pending, or failed and past its backoff).
+CELERY_BEAT_SCHEDULE = {
+    **globals().get("CELERY_BEAT_SCHEDULE", {}),
+    "notion-sweep": {"task": "releases.notion.sweep", "schedule": 60.0},
+}

@@ -78,6 +78,6 @@ def admin_groups(transactional_db: None) -> None:
 
     if Group.objects.filter(name__in=["platform team", "viewer"]).count() == 2:
         return
-    migration = import_module("releases.migrations.0003_admin_groups")
-    state = MigrationLoader(connection).project_state(("releases", "0003_admin_groups"))
+    migration = import_module("releases.migrations.0007_admin_groups")
+    state = MigrationLoader(connection).project_state(("releases", "0007_admin_groups"))
     migration.create_groups(state.apps, None)

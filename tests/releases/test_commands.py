@@ -422,6 +422,7 @@ def test_every_project_command_refuses_abbreviated_options():
         "export_manifest",
         "import_manifest",
         "sync_manifests_repo",
+        "sync_notion",
         "validate_manifest",
         "validate_releases",
     ]

@@ -18,6 +18,8 @@ MODELS = [
     ("releases", "validationrun"),
     ("releases", "manifestsource"),
     ("releases", "manifestsync"),
+    ("releases", "notionchange"),
+    ("releases", "notionpage"),
 ]
 ACTIONS = ("add", "change", "delete", "view")
 
@@ -59,7 +61,7 @@ class Migration(migrations.Migration):
         ("auth", "0012_alter_user_first_name_max_length"),
         ("contenttypes", "0002_remove_content_type_name"),
         ("registry", "0002_repository_names_with_owners"),
-        ("releases", "0005_validation_runs"),
+        ("releases", "0006_notion_sync"),
     ]
 
     operations = [migrations.RunPython(create_groups, remove_groups)]

@@ -1,0 +1,67 @@
+"""The change hook's receiver: every change of a release queues its objects for Notion.
+
+It runs inside the change's transaction (:mod:`releases.changes`), so the outbox row commits
+or rolls back with the change, and asks a worker to send them once the transaction commits.
+If the broker is down then, nothing is lost: the row waits for the sweeper.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.db import transaction
+from django.dispatch import receiver
+
+from .. import changes
+from ..models import RepositoryPin
+from .models import RELEASE_PAGE, NotionPage
+from .sync import queue
+
+logger = logging.getLogger(__name__)
+
+
+@receiver(changes.release_changed, dispatch_uid="notion-outbox")
+def queue_for_notion(sender: Any, change: changes.ReleaseChange, **kwargs: Any) -> None:
+    """Queue the release's page and the pages of the pins the change touches (all of them
+    when the release itself or its deployments changed: every pin shows them)."""
+    repositories = {RELEASE_PAGE, *change.pins.created, *change.pins.changed, *change.pins.deleted}
+    if change.release is not None or change.deployments:
+        repositories.update(
+            RepositoryPin.objects.filter(release_id=change.release_id).values_list(
+                "repository__name", flat=True
+            )
+        )
+        repositories.update(
+            NotionPage.objects.filter(release_id=change.release_id).values_list(
+                "repository", flat=True
+            )
+        )
+    queue(change.release_id, change.version, repositories)
+    release_id = change.release_id
+    transaction.on_commit(lambda: enqueue(release_id))
+
+
+def enqueue(release_id: int) -> None:
+    """Ask a worker to send the release's queued changes; a broker that is down only delays
+    them until the sweeper's next run."""
+    from .tasks import send_release_changes
+
+    try:
+        if send_release_changes.app.conf.task_always_eager:
+            send_release_changes.delay(release_id)
+            return
+        # One quick try: a save must not wait for a broker that is down (kombu's default is
+        # to retry for seconds); the sweeper sends what this could not.
+        with send_release_changes.app.connection_for_write() as connection:
+            connection.ensure_connection(max_retries=1, interval_start=0, interval_step=0)
+            # The stubs omit ``connection``, an option Celery passes on to the publisher.
+            send_release_changes.apply_async(  # type: ignore[call-arg]
+                (release_id,), connection=connection, retry=False
+            )
+    except Exception as exc:
+        logger.warning(
+            "notion: could not enqueue the sync of release %s (the sweeper will send it): %s",
+            release_id,
+            exc,
+        )
