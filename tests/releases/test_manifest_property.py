@@ -390,12 +390,16 @@ DOCUMENT_CODES = {"syntax", "encoding", "empty", "too-large", "too-many-errors",
 UNLINED_CODES = {"missing", "too-large", "alias", "too-deep"}
 
 
+YAML_LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
+
+
 def assert_located(rejected: ManifestRejected, data: str | bytes, fmt: str) -> None:
     """Every error is a located error: a path that names a place (or a document-level code),
     a line inside the text, and for YAML a line wherever the place was written."""
     assert rejected.errors, "a rejection without a reason"
     text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
-    line_count = text.count("\n") + 1
+    # Lines as YAML counts them: \r, \x85, \u2028 and \u2029 break lines too.
+    line_count = len(YAML_LINE_BREAK.split(text)) if fmt == "yaml" else text.count("\n") + 1
     for error in rejected.errors:
         assert isinstance(error, Finding)
         assert error.severity == "error"
