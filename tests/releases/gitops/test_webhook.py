@@ -136,7 +136,8 @@ def test_gitlab_shape_and_other_branches(
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         backport = gitlab_push(client, SECRET, ref="refs/heads/release/1.4")
     assert backport.status_code == 202
-    assert len(callbacks) == 1
+    # One sync queued; the sync's own imports queue their Notion changes after it.
+    assert [c for c in callbacks if "run_manifest_sync" in repr(c)] == callbacks[:1]
     assert ManifestSync.objects.get().state == "done"
 
 
