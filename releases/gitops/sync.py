@@ -30,7 +30,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from functools import partial
 from typing import Any
 
@@ -83,13 +83,8 @@ class Candidate:
         return f"{changes.GIT} {self.where}"
 
     def as_dict(self) -> dict[str, str]:
-        return {
-            "version": self.version,
-            "branch": self.branch,
-            "commit": self.commit,
-            "path": self.path,
-            "blob": self.blob,
-        }
+        # The size is how the file was chosen, not what the report says of it.
+        return {key: value for key, value in asdict(self).items() if key != "size"}
 
 
 @dataclass
@@ -173,12 +168,7 @@ class Removed:
     path: str
 
     def as_dict(self) -> dict[str, str]:
-        return {
-            "version": self.version,
-            "branch": self.branch,
-            "commit": self.commit,
-            "path": self.path,
-        }
+        return asdict(self)
 
 
 @dataclass
@@ -199,12 +189,7 @@ class Edited:
         )
 
     def as_dict(self) -> dict[str, str]:
-        return {
-            "version": self.version,
-            "branch": self.branch,
-            "commit": self.commit,
-            "path": self.path,
-        }
+        return asdict(self)
 
 
 @dataclass
