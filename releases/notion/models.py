@@ -7,8 +7,10 @@ so that its pages go to the trash.
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from django.db import models
+from django.db.models import Count, Max, Q
 
 # The release's own page (in Product Versions) has no repository.
 RELEASE_PAGE = ""
@@ -70,6 +72,20 @@ class NotionPage(models.Model):
 
     def __str__(self) -> str:
         return self.registry_key
+
+
+def mirror_state(release_id: int) -> dict[str, Any]:
+    """How far Notion is behind one release: its pages there, changes waiting, changes failed
+    (with the last error), and when a page of it was last sent. Two queries."""
+    changes = NotionChange.objects.filter(release_id=release_id).aggregate(
+        pending=Count("pk", filter=Q(state=NotionChange.State.PENDING)),
+        failed=Count("pk", filter=Q(state=NotionChange.State.FAILED)),
+        last_error=Max("last_error", filter=Q(state=NotionChange.State.FAILED)),
+    )
+    pages = NotionPage.objects.filter(release_id=release_id).aggregate(
+        pages=Count("pk"), last_sent=Max("sent_at")
+    )
+    return {**changes, **pages}
 
 
 # The change hook's receiver is connected when the models are loaded.

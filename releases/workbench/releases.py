@@ -29,6 +29,7 @@ from django.utils.safestring import SafeString
 from registry.models import Environment
 
 from ..models import LIVE_STATUSES, EnvironmentDeployment, Release, RepositoryPin
+from ..notion.models import mirror_state
 from .base import ReportsChangesAdmin
 from .display import STATE_BY_RANK, STATE_RANK, deployment_chip, findings_list, state_badge
 from .pins import EnvironmentDeploymentInline, RepositoryPinInline
@@ -126,7 +127,14 @@ class ReleaseAdmin(ReportsChangesAdmin):
         "^pins__commit_sha",
     ]
     search_help_text = "A version, repository, tag, or the start of a commit SHA."
-    readonly_fields = ["readable_findings", "source", "revision", "recorded_at", "updated_at"]
+    readonly_fields = [
+        "readable_findings",
+        "notion_state",
+        "source",
+        "revision",
+        "recorded_at",
+        "updated_at",
+    ]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         # A stored release keeps its version: pipelines, exports and Notion pages find it by
@@ -137,7 +145,15 @@ class ReleaseAdmin(ReportsChangesAdmin):
     fieldsets = [
         (
             None,
-            {"fields": ["version", ("created_at", "created_by"), "notes", "changelog_url"]},
+            {
+                "fields": [
+                    "version",
+                    ("created_at", "created_by"),
+                    "notes",
+                    "changelog_url",
+                    "notion_state",
+                ]
+            },
         ),
         (
             "More",
@@ -249,6 +265,20 @@ class ReleaseAdmin(ReportsChangesAdmin):
             "{}",
             ((deployment_chip(d.environment.name, d.namespace, d.status),) for d in deployments),
         )
+
+    @admin.display(description="Notion")
+    def notion_state(self, release: Release) -> str:
+        if release.pk is None:
+            return "—"
+        state = mirror_state(release.pk)
+        parts = [f"{state['pages']} page(s) in Release Views"]
+        if state["last_sent"] is not None:
+            parts[0] += f", last sent {state['last_sent']:%Y-%m-%d %H:%M} UTC"
+        if state["pending"]:
+            parts.append(f"{state['pending']} change(s) waiting to be sent")
+        if state["failed"]:
+            parts.append(f"{state['failed']} failed: {state['last_error']}")
+        return "; ".join(parts)
 
     @admin.display(description="findings")
     def readable_findings(self, release: Release) -> SafeString:

@@ -239,3 +239,13 @@ def test_a_viewer_cannot_start_a_validation_run(viewer: Client):
 
     assert response.status_code == 403
     assert not ValidationRun.objects.exists()
+
+
+def test_the_release_page_says_how_far_notion_is_behind(team: Client, settings):
+    settings.NOTION_TOKEN = None  # sync off: changes queue, nothing is sent
+    import_text(RELEASE_1_4)
+
+    page = team.get(change_url("1.4")).content.decode()
+
+    pins = RepositoryPin.objects.count()
+    assert f"0 page(s) in Release Views; {pins + 1} change(s) waiting to be sent" in page
