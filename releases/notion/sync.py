@@ -179,12 +179,13 @@ def queue(release_id: int, version: str, repositories: Iterable[str]) -> None:
     fields = [NotionChange._meta.get_field(name) for name in _QUEUED]
     quote = connection.ops.quote_name
     # Only the model's own table and column names go into the text; values are parameters.
+    table = quote(NotionChange._meta.db_table)
+    cols = ", ".join(quote(field.column) for field in fields)
+    marks = ", ".join(["%s"] * len(fields))
+    keys = f"{quote('release_id')}, {quote('repository')}"
+    renew = ", ".join(f"{quote(name)} = excluded.{quote(name)}" for name in _RENEWED)
     sql = (
-        f"INSERT INTO {quote(NotionChange._meta.db_table)} "
-        f"({', '.join(quote(field.column) for field in fields)}) "
-        f"VALUES ({', '.join(['%s'] * len(fields))}) "
-        f"ON CONFLICT ({quote('release_id')}, {quote('repository')}) DO UPDATE SET "
-        + ", ".join(f"{quote(name)} = excluded.{quote(name)}" for name in _RENEWED)
+        f"INSERT INTO {table} ({cols}) VALUES ({marks}) ON CONFLICT ({keys}) DO UPDATE SET {renew}"  # noqa: S608
     )
     pending = NotionChange.State.PENDING.value
     rows = [
