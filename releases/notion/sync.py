@@ -176,11 +176,12 @@ def queue(release_id: int, version: str, repositories: Iterable[str]) -> None:
         return
     now = timezone.now()
     connection = connections[router.db_for_write(NotionChange)]
-    fields = [NotionChange._meta.get_field(name) for name in _QUEUED]
+    by_name = {field.name: field for field in NotionChange._meta.concrete_fields}
+    fields = [by_name[name] for name in _QUEUED]
     quote = connection.ops.quote_name
     # Only the model's own table and column names go into the text; values are parameters.
     table = quote(NotionChange._meta.db_table)
-    cols = ", ".join(quote(field.column) for field in fields)
+    cols = ", ".join(quote(field.column or field.name) for field in fields)
     marks = ", ".join(["%s"] * len(fields))
     keys = f"{quote('release_id')}, {quote('repository')}"
     renew = ", ".join(f"{quote(name)} = excluded.{quote(name)}" for name in _RENEWED)
