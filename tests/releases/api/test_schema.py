@@ -45,6 +45,8 @@ ENDPOINTS = {
     ("GET", "/api/releases/{version}/diff/{other}"),
     ("GET", "/api/releases/{version}/history/"),
     ("GET", "/api/releases/{version}/evidence"),
+    ("POST", "/api/releases/{version}/validate"),
+    ("GET", "/api/validation-runs/{id}/"),
     ("GET", "/api/environments/"),
     ("GET", "/api/environments/{name}/"),
 }
