@@ -27,7 +27,6 @@ from releases.models import (
     RepositoryPin,
     ValidationState,
 )
-
 from releases.validation.models import ValidationRun
 
 from .filters import overall_state, with_validation_counts

@@ -26,7 +26,10 @@ def release_1_4() -> Release:
 
 
 def test_validate_queues_a_run_and_answers_where_to_poll_it(
-    writer: APIClient, reader: APIClient, release_1_4: Release, django_capture_on_commit_callbacks: Any
+    writer: APIClient,
+    reader: APIClient,
+    release_1_4: Release,
+    django_capture_on_commit_callbacks: Any,
 ) -> None:
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         response = writer.post("/api/releases/1.4/validate")
