@@ -12,7 +12,7 @@ from releases.models import Release
 from releases.validation.models import ValidationRun
 from tests.gitserver import GitDaemon, RepositoryFolder, git_daemon, repository_folder  # noqa: F401
 from tests.releases.manifests import RELEASE_1_4, generated_manifest, import_text
-from tests.releases.validation.runs_world import Pin, World, build_world, store
+from tests.releases.validation.runs_world import Pin, World, build_world, eager_tasks, store
 
 pytestmark = pytest.mark.django_db
 
@@ -152,7 +152,7 @@ def test_a_run_requested_through_the_api_checks_real_repositories(
         ],
     )
 
-    with django_capture_on_commit_callbacks(execute=True):
+    with eager_tasks(), django_capture_on_commit_callbacks(execute=True):
         response = writer.post("/api/releases/2.0/validate")
     assert response.status_code == 202
 
