@@ -255,6 +255,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "DeploymentStatusEnum": "releases.models.DeploymentStatus",
         "ValidationStateEnum": "releases.models.ValidationState",
+        "ValidationRunStateEnum": "releases.validation.models.RunState",
     },
     "COMPONENT_SPLIT_REQUEST": True,
     # Swagger UI from the sidecar package: /api/docs/ works without internet access.

@@ -27,6 +27,7 @@ from releases.models import (
     RepositoryPin,
     ValidationState,
 )
+from releases.validation.models import ValidationRun
 
 from .filters import overall_state, with_validation_counts
 
@@ -374,3 +375,37 @@ def package_digest(package: dict[str, Any]) -> str:
     """SHA-256 of the package as canonical JSON: sorted keys, no spaces, UTF-8."""
     text = json.dumps(package, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+# --- validation runs --------------------------------------------------------------------------
+
+
+def validation_run_url(request: Request | None, run_id: int) -> str:
+    return _url(request, "validation-run", pk=str(run_id))
+
+
+def validation_run_item(run: ValidationRun) -> dict[str, Any]:
+    """A run as CONTRACT §3 shows it; ``run.release`` is expected selected with it."""
+    return {
+        "id": run.pk,
+        "release": run.release.version,
+        "state": run.state,
+        "requested_by": run.requested_by,
+        "queued_at": _time(run.queued_at),
+        "started_at": _time(run.started_at),
+        "finished_at": _time(run.finished_at),
+        "counts": run.counts,
+        "results": [
+            {
+                "repository": result["repository"],
+                "path": result["path"],
+                "state": result["state"],
+                "commit": result["commit"],
+                "findings": [
+                    {key: finding[key] for key in ("code", "severity", "path", "message")}
+                    for finding in result["findings"]
+                ],
+            }
+            for result in run.results
+        ],
+    }

@@ -9,6 +9,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from releases.models import DeploymentStatus, ValidationState
+from releases.validation.models import RunState
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -195,3 +196,38 @@ class EvidenceSerializer(serializers.Serializer):
         help_text="SHA-256 of `package` as JSON with sorted keys, no spaces, UTF-8."
     )
     package = EvidencePackageSerializer()
+
+
+class RunRequestedSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    url = serializers.URLField(help_text="The run: GET it until its state is done or failed.")
+    state = serializers.ChoiceField(choices=RunState.choices)
+
+
+class RunFindingSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    severity = serializers.ChoiceField(choices=["error", "warning"])
+    path = serializers.CharField(allow_blank=True)
+    message = serializers.CharField()
+
+
+class RunResultSerializer(serializers.Serializer):
+    repository = serializers.CharField()
+    path = serializers.CharField(help_text="repositories[i]")
+    state = serializers.ChoiceField(choices=ValidationState.choices)
+    commit = serializers.CharField(
+        allow_null=True, help_text="The full SHA the tag resolves to on the remote."
+    )
+    findings = RunFindingSerializer(many=True)
+
+
+class ValidationRunSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    release = serializers.CharField(help_text="The release's version.")
+    state = serializers.ChoiceField(choices=RunState.choices)
+    requested_by = serializers.CharField(allow_blank=True)
+    queued_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+    counts = serializers.DictField(child=serializers.IntegerField(), help_text="Pins per state.")
+    results = RunResultSerializer(many=True)

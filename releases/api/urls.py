@@ -68,6 +68,16 @@ urlpatterns = [
         views.ReleaseEvidence.as_view(),
         name="release-evidence",
     ),
+    path(
+        "releases/<version:version>/validate",
+        views.ReleaseValidate.as_view(),
+        name="release-validate",
+    ),
+    path(
+        "validation-runs/<int:pk>/",
+        views.ValidationRunDetail.as_view(),
+        name="validation-run",
+    ),
     path("environments/", views.EnvironmentList.as_view(), name="environment-list"),
     path(
         "environments/<version:name>/",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from django.db import transaction
 from django.db.models import QuerySet
 from django.http import Http404
 from django.utils import timezone
@@ -32,6 +33,8 @@ from releases.manifests import (
     parse_timestamp,
 )
 from releases.models import EnvironmentDeployment, Release, RepositoryPin
+from releases.validation.models import ValidationRun
+from releases.validation.runs import request_run
 
 from . import serializers as docs
 from .filters import ReleaseFilter
@@ -50,6 +53,8 @@ from .representations import (
     release_history,
     release_list_queryset,
     release_summaries,
+    validation_run_item,
+    validation_run_url,
 )
 from .writes import (
     check_precondition,
@@ -568,6 +573,53 @@ class EnvironmentDetail(ApiView):
             {"name": name, "at": None, "releases": []}
         ]
         return Response(data)
+
+
+class ReleaseValidate(ApiView):
+    """Queue a validation run of the release against the git hosts; poll the run it answers."""
+
+    queryset = Release.objects.none()  # for the schema: the views read through services
+
+    @extend_schema(
+        request=None,
+        responses={
+            202: OpenApiResponse(
+                docs.RunRequestedSerializer,
+                description="Queued; the Location header is the run's URL.",
+            ),
+            **{c: ERRORS[c] for c in (401, 403, 404, 429)},
+        },
+    )
+    def post(self, request: Request, version: str) -> Response:
+        user, actor = who(request)
+        # The row is committed before its task is enqueued (on commit, by the service).
+        with transaction.atomic():
+            run = request_run(get_release(version), requested_by=actor, user=user)
+        url = validation_run_url(request, run.pk)
+        return Response(
+            {"id": run.pk, "url": url, "state": run.state},
+            status=status.HTTP_202_ACCEPTED,
+            headers={"Location": url},
+        )
+
+
+class ValidationRunDetail(ApiView):
+    """One validation run: its state, who asked, when, and each pin's result."""
+
+    queryset = ValidationRun.objects.none()  # for the schema: the views read through services
+
+    @extend_schema(
+        responses={
+            200: docs.ValidationRunSerializer,
+            404: OpenApiResponse(docs.DetailSerializer, description="No such run."),
+            **{c: ERRORS[c] for c in (401, 429)},
+        }
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        run = ValidationRun.objects.select_related("release").filter(pk=pk).first()
+        if run is None:
+            raise Http404(f"No validation run {pk}.")
+        return Response(validation_run_item(run))
 
 
 class ApiRoot(APIView):

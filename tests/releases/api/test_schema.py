@@ -45,6 +45,8 @@ ENDPOINTS = {
     ("GET", "/api/releases/{version}/diff/{other}"),
     ("GET", "/api/releases/{version}/history/"),
     ("GET", "/api/releases/{version}/evidence"),
+    ("POST", "/api/releases/{version}/validate"),
+    ("GET", "/api/validation-runs/{id}/"),
     ("GET", "/api/environments/"),
     ("GET", "/api/environments/{name}/"),
 }
@@ -65,6 +67,24 @@ def test_the_schema_lists_every_endpoint_with_its_errors_and_yaml(writer: APICli
     assert "application/yaml" in manifest["put"]["requestBody"]["content"]
     put = schema["paths"]["/api/releases/{version}/"]["put"]
     assert {"400", "401", "403", "404", "412"} <= set(put["responses"])
+    validate = schema["paths"]["/api/releases/{version}/validate"]["post"]
+    assert {"202", "401", "403", "404"} <= set(validate["responses"])
+    accepted = validate["responses"]["202"]["content"]["application/json"]["schema"]
+    assert accepted["$ref"].endswith("/RunRequested")
+    run = schema["paths"]["/api/validation-runs/{id}/"]["get"]
+    assert {"200", "401", "404"} <= set(run["responses"])
+    run_body = schema["components"]["schemas"]["ValidationRun"]["properties"]
+    assert set(run_body) == {
+        "id",
+        "release",
+        "state",
+        "requested_by",
+        "queued_at",
+        "started_at",
+        "finished_at",
+        "counts",
+        "results",
+    }
     error = schema["components"]["schemas"]["Errors"]
     assert error["properties"]["errors"]["items"]["$ref"].endswith("/Error")
     assert "tokenAuth" in schema["components"]["securitySchemes"]
