@@ -33,7 +33,7 @@ SECRETS = {
     },
     "REDIS_URL": "redis://:RedisUrlSecret4711@redis.internal.example:6379/4",
     "CELERY_BROKER_URL": "redis://worker:BrokerSecret4712@broker.internal.example:6379/4",
-    "CELERY_RESULT_BACKEND": "rediss://:ResultSecret@4713@results.internal.example:6380/5",
+    "CELERY_RESULT_BACKEND": "rediss://:ResultSecret@Qz4713Qz@results.internal.example:6380/5",
     "CACHES": {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
@@ -62,7 +62,7 @@ LEAKS = (
     "RedisUrlSecret4711",
     "BrokerSecret4712",
     "ResultSecret",
-    "4713",
+    "Qz4713Qz",
     "CacheSecret4714",
     "CacheSecret4715",
     "NotionTokenSecret4716",
