@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
+
+from django.core.cache import cache
 
 from .manifests import EnvironmentEntry, Manifest, RepositoryEntry, dump_manifest
 from .manifests.files import WrittenFile, write_files
@@ -170,6 +172,45 @@ def manifest_for(version: str) -> Manifest:
 def export_release(version: str, format: str = "yaml") -> str:
     """Canonical manifest text of one stored release; raises :class:`UnknownRelease`."""
     return dump_manifest(manifest_for(version), format)
+
+
+# How long a rendered manifest stays in the cache; a change never waits for it (the key
+# holds the revision every change bumps).
+EXPORT_CACHE_SECONDS = 60 * 60
+
+
+def export_of_revision(version: str, format: str = "yaml") -> tuple[str, int]:
+    """Canonical text of a stored release and the revision it shows (the API's ETag).
+
+    Kept in the cache (Redis in production) under the release's identity and revision: every
+    change bumps the revision through the change hook, so a cached text is never stale, and
+    a busy pipeline endpoint costs one query instead of an export. Raises
+    :class:`UnknownRelease`.
+    """
+
+    def identity() -> tuple[int, Any, int] | None:
+        return (
+            Release.objects.filter(version=version)
+            .values_list("pk", "recorded_at", "revision")
+            .first()
+        )
+
+    text, revision = "", 0
+    for _ in range(3):
+        found = identity()
+        if found is None:
+            raise UnknownRelease([version])
+        pk, recorded_at, revision = found
+        key = f"release-export:{pk}:{recorded_at.timestamp()}:{revision}:{format}"
+        cached: str | None = cache.get(key)
+        if cached is not None:
+            return cached, revision
+        text = export_release(version, format)
+        # Read between two looks at the revision that agree: the text is of that revision.
+        if identity() == found:
+            cache.set(key, text, EXPORT_CACHE_SECONDS)
+            return text, revision
+    return text, revision  # changing under our feet: the latest text, its revision unsure
 
 
 def manifest_filename(version: str, format: str = "yaml") -> str:

@@ -12,6 +12,10 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from releases.manifests import Manifest, dump_manifest
 
 
+class ManifestText(str):
+    """A manifest already rendered in the canonical form the request asked for."""
+
+
 class ManifestJSONRenderer(JSONRenderer):
     """A :class:`Manifest` as canonical JSON (the bytes ``export_manifest`` writes)."""
 
@@ -21,6 +25,8 @@ class ManifestJSONRenderer(JSONRenderer):
         accepted_media_type: str | None = None,
         renderer_context: Mapping[str, Any] | None = None,
     ) -> bytes:
+        if isinstance(data, ManifestText):
+            return data.encode("utf-8")
         if isinstance(data, Manifest):
             return dump_manifest(data, "json").encode("utf-8")
         return super().render(data, accepted_media_type, renderer_context)
@@ -41,6 +47,8 @@ class ManifestYAMLRenderer(BaseRenderer):
     ) -> bytes:
         if data is None:
             return b""
+        if isinstance(data, ManifestText):
+            return data.encode("utf-8")
         if isinstance(data, Manifest):
             return dump_manifest(data, "yaml").encode("utf-8")
         # Through JSON first: error bodies hold DRF's ErrorDetail (a str subclass YAML refuses).

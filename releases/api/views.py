@@ -23,7 +23,7 @@ from rest_framework.views import APIView
 from registry.models import Environment
 from releases import changes
 from releases.edits import edit_pin, record_deployment
-from releases.exporting import UnknownRelease, load_manifests, manifest_for
+from releases.exporting import UnknownRelease, export_of_revision, load_manifests, manifest_for
 from releases.importing import import_manifest
 from releases.manifests import (
     Finding,
@@ -39,7 +39,7 @@ from releases.validation.runs import request_run
 from . import serializers as docs
 from .filters import ReleaseFilter
 from .parsers import PARSERS, RawBody, raw_body, read_manifest, read_tree, tree_manifest
-from .renderers import ManifestJSONRenderer, ManifestYAMLRenderer
+from .renderers import ManifestJSONRenderer, ManifestText, ManifestYAMLRenderer
 from .representations import (
     READ_ONLY_PIN_KEYS,
     READ_ONLY_RELEASE_KEYS,
@@ -299,11 +299,12 @@ class ReleaseManifest(ApiView):
         },
     )
     def get(self, request: Request, version: str) -> Response:
+        format = "yaml" if request.accepted_renderer.format == "yaml" else "json"
         try:
-            manifest = manifest_for(version)
+            text, revision = export_of_revision(version, format)
         except UnknownRelease:
             raise Http404(f"No release {version}.") from None
-        return with_etag(Response(manifest), current_revision(version))
+        return with_etag(Response(ManifestText(text)), revision)
 
     @extend_schema(
         request={
