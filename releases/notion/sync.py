@@ -188,15 +188,28 @@ def queue(release_id: int, version: str, repositories: Iterable[str]) -> None:
     sql = (
         f"INSERT INTO {table} ({cols}) VALUES ({marks}) ON CONFLICT ({keys}) DO UPDATE SET {renew}"  # noqa: S608
     )
-    pending = NotionChange.State.PENDING.value
+    # Every column but the repository and the token is the same for all rows: prepared once.
+    same = dict(
+        zip(
+            _QUEUED,
+            (release_id, None, version, None, NotionChange.State.PENDING.value, 0, now, "", now),
+            strict=True,
+        )
+    )
+    prepared = {
+        name: field.get_db_prep_save(same[name], connection)
+        for name, field in zip(_QUEUED, fields, strict=True)
+        if name not in ("repository", "token")
+    }
+    token_field = by_name["token"]
     rows = [
         [
-            field.get_db_prep_save(value, connection)
-            for field, value in zip(
-                fields,
-                (release_id, repository, version, uuid.uuid4(), pending, 0, now, "", now),
-                strict=True,
-            )
+            repository
+            if name == "repository"
+            else token_field.get_db_prep_save(uuid.uuid4(), connection)
+            if name == "token"
+            else prepared[name]
+            for name in _QUEUED
         ]
         for repository in names
     ]
