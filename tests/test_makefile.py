@@ -3,6 +3,7 @@ that leave the development database alone."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from io import StringIO
@@ -11,6 +12,8 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 from django.db import connection
+
+from tests.processes import manage
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = "examples/manifests"
@@ -94,3 +97,24 @@ def test_verbosity_2_lists_each_finding_and_0_only_the_summary(monkeypatch):
     assert quiet.getvalue().splitlines() == [
         "would import 1 manifest(s): 1 created, 0 updated, 0 unchanged; nothing written (dry run)"
     ]
+
+
+def test_the_first_run_prints_one_line_per_example_and_nothing_else(tmp_path):
+    # As `make run` does it: local settings, no Redis (tasks in-process), a new database.
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("REDIS_URL", "DATABASE_URL", "DJANGO_SETTINGS_MODULE", "CI")
+    }
+    env.update(
+        DJANGO_SETTINGS_MODULE="config.settings.local",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        DJANGO_READ_DOT_ENV_FILE="false",
+    )
+    assert manage(env, "migrate", "-v0").returncode == 0
+    done = manage(env, "import_manifest", "examples/manifests", "--only-new")
+
+    assert done.returncode == 0
+    assert done.stderr == ""
+    lines = done.stdout.splitlines()
+    assert len(lines) == 5 and lines[-1].startswith("imported 4 manifest(s): 4 created")

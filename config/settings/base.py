@@ -206,6 +206,15 @@ else:
     CELERY_BROKER_URL = "memory://"
     CELERY_RESULT_BACKEND = "cache+memory://"
     CELERY_TASK_ALWAYS_EAGER = True
+    # In-process tasks are part of the command or request that ran them: a line per task
+    # ("Task ... succeeded") and kombu's note about the in-memory broker's missing host name
+    # would only bury what the command says.
+    LOGGING["loggers"].update(  # type: ignore[attr-defined]
+        {
+            "celery.app.trace": {"level": "WARNING"},
+            "kombu.connection": {"level": "ERROR"},
+        }
+    )
 # In-process tasks suit a laptop; production sets this, and /healthz then reports 503 without
 # a broker.
 REGISTRY_REQUIRE_BROKER: bool = False
