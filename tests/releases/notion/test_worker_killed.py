@@ -120,8 +120,10 @@ def test_a_worker_killed_mid_sync_leaves_no_duplicate_page(
         kill(worker)
     killed_at = created()
     assert killed_at < PINS + 1, "killed before the end"
-    # Pages made that the dead worker had not written down yet: found again by their key.
-    assert NotionPage.objects.count() < killed_at
+    # Pages the dead worker made but had not written down yet (it writes them down 50 at a
+    # time) are found again by their key below; a kill that lands just after a write-down
+    # leaves none, and the rest of the test holds all the same.
+    assert NotionPage.objects.count() <= killed_at
 
     # A new worker; the beat's sweeper runs once the dead worker's hold has run out.
     time.sleep(2.5)
