@@ -64,6 +64,20 @@ Progress = Callable[[str], None]
 # --- asking --------------------------------------------------------------------------------
 
 
+# What judging a pin reads of it (and of its repository), in this order.
+_PIN_COLUMNS = (
+    "pk",
+    "release_id",
+    "repository__name",
+    "repository__git_url",
+    "repository__package_name",
+    "tag",
+    "commit_sha",
+    "package_version",
+    "url",
+)
+
+
 def request_run(release: Release, *, requested_by: str, user: Any = None) -> ValidationRun:
     """A queued run of ``release``; its task is enqueued when the current transaction
     commits (at once outside one)."""
@@ -328,17 +342,7 @@ def _gather(
     rows = (
         RepositoryPin.objects.filter(release_id__in={run.release_id for run in runs})
         .order_by("release_id", "position", "pk")
-        .values_list(
-            "pk",
-            "release_id",
-            "repository__name",
-            "repository__git_url",
-            "repository__package_name",
-            "tag",
-            "commit_sha",
-            "package_version",
-            "url",
-        )
+        .values_list(*_PIN_COLUMNS)
     )
     keys: list[tuple[int, int]] = []
     pins: list[PinToCheck] = []
@@ -408,19 +412,7 @@ def _record(
             RepositoryPin.objects.select_for_update(of=("self",))
             .filter(release_id__in=release_ids)
             .order_by("release_id", "position", "pk")
-            .values_list(
-                "pk",
-                "release_id",
-                "repository__name",
-                "repository__git_url",
-                "repository__package_name",
-                "tag",
-                "commit_sha",
-                "package_version",
-                "url",
-                "findings",
-                "validation_state",
-            )
+            .values_list(*_PIN_COLUMNS, "findings", "validation_state")
         ):
             stored = _Stored(*row)
             by_release.setdefault(stored.release_id, []).append(stored)
