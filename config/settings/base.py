@@ -377,3 +377,6 @@ CELERY_BEAT_SCHEDULE = {
     **globals().get("CELERY_BEAT_SCHEDULE", {}),
     "notion-sweep": {"task": "releases.notion.sweep", "schedule": 60.0},
 }
+
+# Environment diff and "what changed" (issue 12): commits listed per pin before "and N more".
+REGISTRY_CHANGES_MAX_COMMITS: int = env.int("REGISTRY_CHANGES_MAX_COMMITS", default=50)

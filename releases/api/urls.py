@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.urls import path, register_converter
 
-from . import views
+from . import diff_views, views
 
 
 class VersionConverter:
@@ -83,5 +83,15 @@ urlpatterns = [
         "environments/<version:name>/",
         views.EnvironmentDetail.as_view(),
         name="environment-detail",
+    ),
+    path(
+        "environments/<version:name>/diff/<version:other>",
+        diff_views.EnvironmentDiff.as_view(),
+        name="environment-diff",
+    ),
+    path(
+        "releases/<version:version>/changes/",
+        diff_views.ReleaseChanges.as_view(),
+        name="release-changes",
     ),
 ]

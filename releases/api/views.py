@@ -535,14 +535,14 @@ class ReleaseEvidence(ApiView):
         return with_etag(Response(evidence(release, request)), release.revision)
 
 
-def moment(request: Request) -> Any:
-    text = request.query_params.get("at")
+def moment(request: Request, name: str = "at") -> Any:
+    text = request.query_params.get(name)
     if not text:
         return None
-    when = parse_timestamp(text, "at")
+    when = parse_timestamp(text, name)
     if when is None:
         message = "not an RFC 3339 time with an offset or Z, e.g. 2025-01-20T14:30:00Z"
-        raise ManifestRejected("at", [Finding("format", "error", "at", message)])
+        raise ManifestRejected(name, [Finding("format", "error", name, message)])
     # In UTC: PostgreSQL refuses offsets beyond ±15:59 that Python (and RFC 3339) allow.
     return when.astimezone(dt.UTC)
 
