@@ -71,6 +71,10 @@ class EnvironmentDiff:
     comparison: Comparison | None
 
     @property
+    def sides(self) -> tuple[Side, Side]:
+        return self.a, self.b
+
+    @property
     def changed_pins(self) -> list[Any]:
         if self.comparison is None:
             return []
