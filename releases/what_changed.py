@@ -100,12 +100,17 @@ def resolve_since(since: str, *, exclude: str | None = None) -> Since:
         return Since("release", since, since)
     if not Environment.objects.filter(name=since).exists():
         raise UnknownSince(since)
+    return live_in(since, exclude=exclude)
+
+
+def live_in(environment: str, *, exclude: str | None = None) -> Since:
+    """The newest release live in ``environment`` now, other than ``exclude``."""
     from .api.representations import live_in_environments
 
-    found = live_in_environments([since], None, timezone.now())
+    found = live_in_environments([environment], None, timezone.now())
     releases = [r for r in (found[0]["releases"] if found else []) if r["version"] != exclude]
     if not releases:
-        return Since("environment", since, None)
+        return Since("environment", environment, None)
     newest = max(
         releases,
         key=lambda r: (
@@ -114,7 +119,7 @@ def resolve_since(since: str, *, exclude: str | None = None) -> Since:
             version_order(r["version"]),
         ),
     )
-    return Since("environment", since, newest["version"])
+    return Since("environment", environment, newest["version"])
 
 
 _PIN_COLUMNS = (
@@ -286,3 +291,24 @@ def what_changed_data(changes: WhatChanged) -> dict[str, Any]:
 
 def _side(side: PinSide | None) -> dict[str, Any] | None:
     return None if side is None else {"tag": side.tag, "commit_sha": side.commit_sha}
+
+
+def evidence_changes(version: str, *, clones: CloneCache | None = None) -> list[dict[str, Any]]:
+    """The evidence package's section: for each environment the release has a deployment in
+    (any status, in the manifest's order), what changed since the newest other release live
+    there now. No time of its own: the same registry and repositories give the same data."""
+    environments = (
+        Environment.objects.filter(deployments__release__version=version)
+        .order_by("deployments__position", "deployments__pk")
+        .values_list("name", flat=True)
+    )
+    sections = []
+    for name in environments:
+        since = live_in(name, exclude=version)
+        data = what_changed_data(
+            changes_between(since, version, clones=clones)
+            if since.version is not None
+            else WhatChanged(version, since, max_commits(), [])
+        )
+        sections.append({"environment": name, **data})
+    return sections

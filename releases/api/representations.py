@@ -28,6 +28,7 @@ from releases.models import (
     ValidationState,
 )
 from releases.validation.models import ValidationRun
+from releases.what_changed import evidence_changes
 
 from .filters import overall_state, with_validation_counts
 
@@ -367,6 +368,7 @@ def evidence(release: Release, request: Request | None) -> dict[str, Any]:
         "validation": validation,
         "deployments": [entry for entry in history if entry["kind"] == "deployment"],
         "changes": history,
+        "what_changed": evidence_changes(release.version),
     }
     return {"sha256": package_digest(package), "package": package}
 

@@ -194,8 +194,16 @@ class ReleaseAdmin(ReportsChangesAdmin):
             path("import/", wrap(views.ImportView.as_view(admin=self)), name=f"{info}_import"),
             path("matrix/", wrap(views.MatrixView.as_view(admin=self)), name=f"{info}_matrix"),
             path("compare/", wrap(views.CompareView.as_view(admin=self)), name=f"{info}_compare"),
-            path("environments-diff/", wrap(diff_pages.EnvironmentDiffView.as_view(admin=self)), name=f"{info}_environment_diff"),  # noqa: E501
-            path("<path:object_id>/changes/", wrap(diff_pages.ReleaseChangesView.as_view(admin=self)), name=f"{info}_changes"),  # noqa: E501
+            path(
+                "environments-diff/",
+                wrap(diff_pages.EnvironmentDiffView.as_view(admin=self)),
+                name=f"{info}_environment_diff",
+            ),
+            path(
+                "<path:object_id>/changes/",
+                wrap(diff_pages.ReleaseChangesView.as_view(admin=self)),
+                name=f"{info}_changes",
+            ),
             path(
                 "<path:object_id>/export/<str:format>/",
                 wrap(views.ExportView.as_view(admin=self)),

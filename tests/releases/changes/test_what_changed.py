@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from rest_framework.test import APIClient
+
+from tests.releases.api.conftest import token_client
 
 from .world import ChangesWorld, store_releases
 
@@ -119,3 +123,31 @@ def test_bad_requests(world: ChangesWorld, reader, client):
     }
     assert reader.get("/api/releases/9.9/changes/?since=production").status_code == 404
     assert APIClient().get("/api/releases/1.5/changes/?since=production").status_code == 401
+
+
+def test_the_evidence_package_says_what_changed_since_what_runs_where_it_goes(
+    world: ChangesWorld, reader
+):
+    writer = token_client("iac-pipeline", "write")
+    response = writer.put(
+        "/api/releases/1.5/deployments/production/",
+        data=json.dumps({"namespace": "prod-v1.5", "status": "planned"}),
+        content_type="application/json",
+    )
+    assert response.status_code == 201, response.content
+
+    first = reader.get("/api/releases/1.5/evidence")
+
+    assert first.status_code == 200
+    sections = first.json()["package"]["what_changed"]
+    assert [(s["environment"], s["since"]["release"]) for s in sections] == [
+        ("staging", None),
+        ("production", "1.4"),
+    ]
+    assert sections[0]["pins"] == []
+    pins = by_repository(sections[1])
+    assert pins == by_repository(reader.get("/api/releases/1.5/changes/?since=production").json())
+    assert pins["openstack/nova"]["status"] == "backwards"
+    assert (pins["pytroll/fogpy"]["total"], pins["pytroll/fogpy"]["more"]) == (120, 70)
+    # The same state, the same bytes (the clones are warm now; nothing about that shows).
+    assert reader.get("/api/releases/1.5/evidence").content == first.content
