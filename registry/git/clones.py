@@ -134,6 +134,7 @@ class CloneCache:
             if status != 0:
                 raise GitRemoteError(remote.url, f"history could not be compared: {reason}")
             base = stdout.strip()
+            direction: Direction
             if base == after:
                 direction, listed = "backwards", f"{after}..{before}"
             else:

@@ -99,7 +99,7 @@ class PinCommitsSerializer(serializers.Serializer):
     total = serializers.IntegerField()
     more = serializers.IntegerField(help_text="Commits not listed (beyond `limit`).")
     left_behind = serializers.IntegerField(help_text="`diverged`: the old pin's commits dropped.")
-    message = serializers.CharField(allow_blank=True)  # type: ignore[assignment]
+    message = serializers.CharField(allow_blank=True)
 
 
 class SinceSerializer(serializers.Serializer):

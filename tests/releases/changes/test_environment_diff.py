@@ -154,7 +154,6 @@ def test_query_counts_do_not_grow_with_live_releases(reader):
     moment = format_timestamp(timezone.now())
     large = (diff_queries(reader), diff_queries(reader, f"?at={moment}"))
 
-    print("environment diff queries (now, at):", small, large)
     assert large == small
     body = reader.get("/api/environments/production/diff/staging").json()
     assert len(body["in_both"]) == 210

@@ -151,3 +151,23 @@ def test_the_evidence_package_says_what_changed_since_what_runs_where_it_goes(
     assert (pins["pytroll/fogpy"]["total"], pins["pytroll/fogpy"]["more"]) == (120, 70)
     # The same state, the same bytes (the clones are warm now; nothing about that shows).
     assert reader.get("/api/releases/1.5/evidence").content == first.content
+
+
+def test_the_release_page_links_to_what_changed_in_the_admin(world: ChangesWorld, admin_client):
+    from django.urls import reverse
+
+    from releases.models import Release
+
+    release = Release.objects.get(version="1.5")
+    page = admin_client.get(reverse("admin:releases_release_change", args=[release.pk]))
+    link = reverse("admin:releases_release_changes", args=[release.pk])
+    assert link in page.content.decode()
+
+    html = admin_client.get(link, {"since": "production"}).content.decode()
+
+    assert "1.5 since production (1.4)" in html
+    assert "Fix the äöü in AVHRR" in html and "and 70 more" in html
+    assert "moved backwards: " in html and "have no common history" in html
+    assert world.urls["acme/gone"] in html
+    unknown = admin_client.get(link, {"since": "nowhere"}).content.decode()
+    assert "is neither a release version nor an environment" in unknown
