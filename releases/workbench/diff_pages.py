@@ -44,7 +44,21 @@ class EnvironmentDiffView(AdminPage):
                 diff = diff_environments(data["a"], data["b"], a_at=data["a_at"], b_at=data["b_at"])
             except UnknownEnvironment as exc:
                 error = str(exc)
-        return self.render(request, form=form, environments=names, diff=diff, error=error)
+        newest_b = diff.b.newest if diff is not None else None
+        # "What changed" of b's newest release since what runs in a now.
+        changes_of = (
+            Release.objects.filter(version=newest_b["version"]).values_list("pk", flat=True).first()
+            if newest_b is not None and diff is not None and diff.a.at is None
+            else None
+        )
+        return self.render(
+            request,
+            form=form,
+            environments=names,
+            diff=diff,
+            error=error,
+            changes_of=changes_of,
+        )
 
 
 class ReleaseChangesView(AdminPage):

@@ -83,6 +83,11 @@ def test_compare_production_and_staging_now_and_half_an_hour_ago(
     assert page.locator("#newest-a").inner_text() == "1.5"
     assert "Every pin is the same." in page.locator("#environment-pins").inner_text()
     screenshot(page, "environment-diff-now")
+    assert (
+        page.locator("#what-changed-link")
+        .get_attribute("href")
+        .endswith(f"/{Release.objects.get(version='1.5').pk}/changes/?since=production")
+    )
 
     page.fill("#id_a_at", half_an_hour_ago)
     page.click("#environment-diff-form input[type=submit]")
