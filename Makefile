@@ -57,6 +57,7 @@ bench: bootstrap
 	$(PY) bench/gitops.py
 	$(PY) bench/validation.py
 	$(PY) bench/notion.py
+	$(PY) bench/changes.py
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -122,30 +122,57 @@ class CloneCache:
             if not _HEX_RE.fullmatch(sha):
                 raise CommitNotFound(remote.url, f"{sha[:80]!r} is not a commit SHA")
         with self._locked(remote) as path:
-            before = self._commit(path, remote, old)
-            after = self._commit(path, remote, new)
+            before, after = self._both(path, remote, old, new)
             if before == after:
                 return CommitRange("same", before, after, [], 0)
-            status, stdout, reason = run_git_status(
-                ["merge-base", before, after], policy=self.policy, remote=remote, cwd=path
+            # Commits only in ``before`` and only in ``after``, in one walk.
+            behind, ahead = (
+                int(count)
+                for count in run_git(
+                    ["rev-list", "--left-right", "--count", f"{before}...{after}", "--"],
+                    policy=self.policy,
+                    remote=remote,
+                    cwd=path,
+                ).split()
             )
-            if status == 1 and not stdout.strip():
-                return CommitRange("unrelated", before, after, [], 0)
-            if status != 0:
-                raise GitRemoteError(remote.url, f"history could not be compared: {reason}")
-            base = stdout.strip()
             direction: Direction
-            if base == after:
-                direction, listed = "backwards", f"{after}..{before}"
+            if behind == 0:
+                direction, listed, total = "forward", f"{before}..{after}", ahead
+            elif ahead == 0:
+                direction, listed, total = "backwards", f"{after}..{before}", behind
             else:
-                direction = "forward" if base == before else "diverged"
-                listed = f"{before}..{after}"
+                status, stdout, reason = run_git_status(
+                    ["merge-base", before, after], policy=self.policy, remote=remote, cwd=path
+                )
+                if status == 1 and not stdout.strip():
+                    return CommitRange("unrelated", before, after, [], 0)
+                if status != 0:
+                    raise GitRemoteError(remote.url, f"history could not be compared: {reason}")
+                direction, listed, total = "diverged", f"{before}..{after}", ahead
             commits = self._log(path, remote, listed, limit)
-            total = self._count(path, remote, listed)
-            left_behind = (
-                self._count(path, remote, f"{after}..{before}") if direction == "diverged" else 0
-            )
-        return CommitRange(direction, before, after, commits, total, left_behind)
+        return CommitRange(
+            direction, before, after, commits, total, behind if direction == "diverged" else 0
+        )
+
+    def _both(self, path: Path, remote: RemoteUrl, old: str, new: str) -> tuple[str, str]:
+        """The full SHAs of two commits: one ``rev-parse`` when the clone has both, else each
+        resolved (and fetched) on its own."""
+        # Both were checked to be hex (no option can hide in them); without ``--verify``,
+        # rev-parse would echo an ``--end-of-options`` back.
+        status, stdout, _ = run_git_status(
+            [
+                "rev-parse",
+                f"{old.lower()}^{{commit}}",
+                f"{new.lower()}^{{commit}}",
+            ],
+            policy=self.policy,
+            remote=remote,
+            cwd=path,
+        )
+        found = stdout.split()
+        if status == 0 and len(found) == 2 and all(_FULL_SHA_RE.fullmatch(sha) for sha in found):
+            return found[0], found[1]
+        return self._commit(path, remote, old), self._commit(path, remote, new)
 
     def _log(self, path: Path, remote: RemoteUrl, revisions: str, limit: int) -> list[Commit]:
         if limit <= 0:
@@ -171,12 +198,6 @@ class CloneCache:
                 sha, author, email, date, subject = fields
                 commits.append(Commit(sha, subject, author, email, _utc(date)))
         return commits
-
-    def _count(self, path: Path, remote: RemoteUrl, revisions: str) -> int:
-        output = run_git(
-            ["rev-list", "--count", revisions, "--"], policy=self.policy, remote=remote, cwd=path
-        )
-        return int(output.strip() or 0)
 
     @contextmanager
     def _locked(self, remote: RemoteUrl) -> Iterator[Path]:
