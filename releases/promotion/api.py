@@ -11,7 +11,8 @@ from rest_framework.response import Response
 
 from releases.api.serializers import DetailSerializer
 from releases.api.views import READ_ERRORS, ApiView, get_release
-from releases.api.writes import who
+from releases.api.parsers import raw_body, read_tree
+from releases.api.writes import source_of, who
 
 from ..models import Release
 from . import gate
@@ -83,7 +84,10 @@ class PromotionApprovals(ApiView):
     )
     def post(self, request: Request, version: str, environment: str) -> Response:
         release = get_release(version)
-        body = ApprovalSerializer(data=request.data if isinstance(request.data, dict) else {})
+        tree, _plain = (
+            read_tree(raw_body(request.data), source_of(request)) if request.body else ({}, set())
+        )
+        body = ApprovalSerializer(data=tree if isinstance(tree, dict) else {})
         body.is_valid(raise_exception=True)
         user, _actor = who(request)
         if user is None:

@@ -89,9 +89,7 @@ def check(
     if policy.require_valid_pins or policy.unreachable_blocks:
         states = _pins_not_valid(release_id)
         if policy.require_valid_pins:
-            verdict.rules.append(
-                rules.valid_pins_rule(states, unreachable_counts=policy.unreachable_blocks)
-            )
+            verdict.rules.append(rules.valid_pins_rule(states))
         if policy.unreachable_blocks:
             verdict.rules.append(rules.reachable_pins_rule(states))
     windows = list(policy.freeze_windows.all())

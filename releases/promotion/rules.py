@@ -131,10 +131,11 @@ def soak_rule(
     return RuleResult(SOAK, False, message)
 
 
-def valid_pins_rule(states: dict[str, list[str]], *, unreachable_counts: bool) -> RuleResult:
+def valid_pins_rule(states: dict[str, list[str]]) -> RuleResult:
     """Every pin valid (warnings allowed): ``states`` maps a pin state to its repositories.
-    Unreachable pins are left to :func:`reachable_pins_rule` unless ``unreachable_counts``."""
-    blocking = ["invalid", "unchecked"] + (["unreachable"] if unreachable_counts else [])
+    An unreachable pin is not known to be invalid: it is :func:`reachable_pins_rule`'s (and
+    blocks only when the policy says so)."""
+    blocking = ["invalid", "unchecked"]
     bad = [(state, name) for state in blocking for name in states.get(state, [])]
     if not bad:
         return RuleResult(VALID_PINS, True, "every pin is valid")
