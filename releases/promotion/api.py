@@ -9,9 +9,9 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from releases.api.parsers import raw_body, read_tree
 from releases.api.serializers import DetailSerializer
 from releases.api.views import READ_ERRORS, ApiView, get_release
-from releases.api.parsers import raw_body, read_tree
 from releases.api.writes import source_of, who
 
 from ..models import Release
