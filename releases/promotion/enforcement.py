@@ -17,8 +17,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models.signals import post_save
-from django.dispatch import receiver
 from django.utils import timezone
 
 from .. import changes
@@ -28,9 +26,7 @@ from ..manifests.located import join
 from ..models import LIVE_STATUSES, EnvironmentDeployment, Release
 from . import gate
 from .models import PromotionOverride
-from .transitions import _override, _states, note_live
-
-PERMISSION = "releases.override_promotion"
+from .transitions import _override, _states, may_override
 
 
 @dataclass
@@ -84,32 +80,8 @@ class PromotionRefused(ManifestsRejected):
         }
 
 
-def may_override(user: Any) -> bool:
-    return bool(user is not None and user.is_active and user.has_perm(PERMISSION))
-
-
-@receiver(post_save, sender=EnvironmentDeployment, dispatch_uid="releases.promotion.saved")
-def deployment_saved(
-    sender: Any, instance: EnvironmentDeployment, created: bool, raw: bool, **kwargs: Any
-) -> None:
-    if raw or instance.status not in LIVE_STATUSES:
-        return
-    stored = instance.stored_values() or {}
-    was_live = (
-        not created
-        and stored.get("status") in LIVE_STATUSES
-        and stored.get("environment_id") == instance.environment_id
-        and stored.get("release_id") == instance.release_id
-    )
-    if not was_live:
-        batch = changes.current()
-        note_live(
-            instance.release_id, instance.environment_id, batch.source if batch else changes.DIRECT
-        )
-
-
-@receiver(changes.batch_ending, dispatch_uid="releases.promotion.enforce")
-def enforce(sender: Any, batch: changes.Batch, **kwargs: Any) -> None:
+def enforce(batch: changes.Batch) -> None:
+    """Check what ``batch`` brought live; raise :class:`PromotionRefused` or record overrides."""
     state = _states.pop(batch, None)
     if state is None or not state.transitions:
         return

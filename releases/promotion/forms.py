@@ -15,8 +15,7 @@ from django.core.exceptions import ObjectDoesNotExist
 from .. import changes
 from ..models import LIVE_STATUSES
 from . import gate
-from .enforcement import may_override
-from .transitions import request_override
+from .transitions import may_override, request_override
 
 
 class PromotionGateForm(forms.ModelForm):

@@ -11,8 +11,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from typing import Any
 
 from .. import changes
+
+PERMISSION = "releases.override_promotion"
 
 
 @dataclass(frozen=True)
@@ -58,3 +61,7 @@ def overriding(reason: str | None, *, trusted: bool = False) -> Iterator[None]:
         yield
     finally:
         _override.reset(token)
+
+
+def may_override(user: Any) -> bool:
+    return bool(user is not None and user.is_active and user.has_perm(PERMISSION))

@@ -14,7 +14,7 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from .. import changes
 from ..forms import KeepsStoredValuesForm
-from ..promotion.enforcement import PromotionRefused
+from ..manifests import ManifestRejected
 
 # Derived from findings by releases.pin_state: shown, never edited.
 PIN_STATE_FIELDS = ["validation_state", "findings", "validated_at"]
@@ -26,9 +26,13 @@ def admin_batch(request: HttpRequest) -> AbstractContextManager[Any]:
     return nullcontext()
 
 
-def promotion_refused(request: HttpRequest, refused: PromotionRefused) -> HttpResponse:
+def promotion_refused(request: HttpRequest, refused: ManifestRejected) -> HttpResponse:
     """A save the promotion gate refused when its batch ended (the forms ask it first, so
     this is a write that no form checked): nothing was written; say why, on the same page."""
+    from ..promotion.enforcement import PromotionRefused  # the importer's module
+
+    if not isinstance(refused, PromotionRefused):
+        raise refused
     for rejection in refused.rejections:
         for error in rejection.errors:
             messages.error(request, f"Not saved: {error.path}: {error.message}")
@@ -53,7 +57,7 @@ class ReportsChangesAdmin(SimpleHistoryAdmin):
                 response: HttpResponse = super().changeform_view(
                     request, object_id, form_url, extra_context
                 )
-        except PromotionRefused as refused:
+        except ManifestRejected as refused:
             return promotion_refused(request, refused)
         return response
 
@@ -75,6 +79,6 @@ class ReportsChangesAdmin(SimpleHistoryAdmin):
         try:
             with admin_batch(request):
                 response: HttpResponse = super().history_form_view(request, *args, **kwargs)
-        except PromotionRefused as refused:
+        except ManifestRejected as refused:
             return promotion_refused(request, refused)
         return response

@@ -181,14 +181,13 @@ def test_a_model_save_no_form_checked_is_refused_when_its_batch_ends(fleet: Any)
     before = snapshot()
     production = Environment.objects.get(name="production")
 
-    with pytest.raises(PromotionRefused) as refused:
-        with changes.batch(changes.ADMIN):
-            EnvironmentDeployment.objects.create(
-                release=Release.objects.get(version="1.5"),
-                environment=production,
-                namespace="prod-v1.5",
-                status="in_progress",
-            )
+    with pytest.raises(PromotionRefused) as refused, changes.batch(changes.ADMIN):
+        EnvironmentDeployment.objects.create(
+            release=Release.objects.get(version="1.5"),
+            environment=production,
+            namespace="prod-v1.5",
+            status="in_progress",
+        )
 
     (rejection,) = refused.value.rejections
     (error,) = rejection.errors
