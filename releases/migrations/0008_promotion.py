@@ -7,194 +7,627 @@ from django.conf import settings
 from django.db import migrations, models
 
 
-class Migration(migrations.Migration):
+def grant_groups(apps, schema_editor):
+    """The platform team gives approvals and reads policies and overrides; viewers read.
+    Editing policies and overriding them are granted by a superuser."""
+    from django.contrib.auth.management import create_permissions
 
+    for app_config in apps.get_app_configs():
+        app_config.models_module = True
+        create_permissions(app_config, apps=apps, verbosity=0)
+        app_config.models_module = None
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    models = ["promotionpolicy", "freezewindow", "promotionapproval", "promotionoverride"]
+    views = [f"view_{model}" for model in models]
+    team = views + ["add_promotionapproval", "delete_promotionapproval"]
+    for name, codenames in (("platform team", team), ("viewer", views)):
+        group = Group.objects.filter(name=name).first()
+        if group is not None:
+            group.permissions.add(
+                *Permission.objects.filter(
+                    content_type__app_label="releases", codename__in=codenames
+                )
+            )
+
+
+class Migration(migrations.Migration):
     dependencies = [
-        ('auth', '0012_alter_user_first_name_max_length'),
-        ('registry', '0002_repository_names_with_owners'),
-        ('releases', '0007_admin_groups'),
+        ("auth", "0012_alter_user_first_name_max_length"),
+        ("registry", "0002_repository_names_with_owners"),
+        ("releases", "0007_admin_groups"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='HistoricalPromotionApproval',
+            name="HistoricalPromotionApproval",
             fields=[
-                ('id', models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name='ID')),
-                ('approved_at', models.DateTimeField()),
-                ('comment', models.CharField(blank=True, max_length=500)),
-                ('history_id', models.AutoField(primary_key=True, serialize=False)),
-                ('history_date', models.DateTimeField(db_index=True)),
-                ('history_change_reason', models.TextField(null=True)),
-                ('history_type', models.CharField(choices=[('+', 'Created'), ('~', 'Changed'), ('-', 'Deleted')], max_length=1)),
-                ('environment', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='registry.environment')),
-                ('history_user', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('release', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='releases.release')),
-                ('user', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigIntegerField(
+                        auto_created=True, blank=True, db_index=True, verbose_name="ID"
+                    ),
+                ),
+                ("approved_at", models.DateTimeField()),
+                ("comment", models.CharField(blank=True, max_length=500)),
+                ("history_id", models.AutoField(primary_key=True, serialize=False)),
+                ("history_date", models.DateTimeField(db_index=True)),
+                ("history_change_reason", models.TextField(null=True)),
+                (
+                    "history_type",
+                    models.CharField(
+                        choices=[("+", "Created"), ("~", "Changed"), ("-", "Deleted")], max_length=1
+                    ),
+                ),
+                (
+                    "environment",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="registry.environment",
+                    ),
+                ),
+                (
+                    "history_user",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "release",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="releases.release",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'historical promotion approval',
-                'verbose_name_plural': 'historical promotion approvals',
-                'ordering': ('-history_date', '-history_id'),
-                'get_latest_by': ('history_date', 'history_id'),
+                "verbose_name": "historical promotion approval",
+                "verbose_name_plural": "historical promotion approvals",
+                "ordering": ("-history_date", "-history_id"),
+                "get_latest_by": ("history_date", "history_id"),
             },
             bases=(simple_history.models.HistoricalChanges, models.Model),
         ),
         migrations.CreateModel(
-            name='HistoricalPromotionOverride',
+            name="HistoricalPromotionOverride",
             fields=[
-                ('id', models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name='ID')),
-                ('actor', models.CharField(blank=True, max_length=200)),
-                ('reason', models.TextField()),
-                ('rules', models.JSONField(default=list, help_text='The rules unmet when it was recorded.')),
-                ('source', models.CharField(blank=True, max_length=500)),
-                ('recorded_at', models.DateTimeField()),
-                ('history_id', models.AutoField(primary_key=True, serialize=False)),
-                ('history_date', models.DateTimeField(db_index=True)),
-                ('history_change_reason', models.TextField(null=True)),
-                ('history_type', models.CharField(choices=[('+', 'Created'), ('~', 'Changed'), ('-', 'Deleted')], max_length=1)),
-                ('environment', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='registry.environment')),
-                ('history_user', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('release', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='releases.release')),
-                ('user', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigIntegerField(
+                        auto_created=True, blank=True, db_index=True, verbose_name="ID"
+                    ),
+                ),
+                ("actor", models.CharField(blank=True, max_length=200)),
+                ("reason", models.TextField()),
+                (
+                    "rules",
+                    models.JSONField(
+                        default=list, help_text="The rules unmet when it was recorded."
+                    ),
+                ),
+                ("source", models.CharField(blank=True, max_length=500)),
+                ("recorded_at", models.DateTimeField()),
+                ("history_id", models.AutoField(primary_key=True, serialize=False)),
+                ("history_date", models.DateTimeField(db_index=True)),
+                ("history_change_reason", models.TextField(null=True)),
+                (
+                    "history_type",
+                    models.CharField(
+                        choices=[("+", "Created"), ("~", "Changed"), ("-", "Deleted")], max_length=1
+                    ),
+                ),
+                (
+                    "environment",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="registry.environment",
+                    ),
+                ),
+                (
+                    "history_user",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "release",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="releases.release",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'historical promotion override',
-                'verbose_name_plural': 'historical promotion overrides',
-                'ordering': ('-history_date', '-history_id'),
-                'get_latest_by': ('history_date', 'history_id'),
+                "verbose_name": "historical promotion override",
+                "verbose_name_plural": "historical promotion overrides",
+                "ordering": ("-history_date", "-history_id"),
+                "get_latest_by": ("history_date", "history_id"),
             },
             bases=(simple_history.models.HistoricalChanges, models.Model),
         ),
         migrations.CreateModel(
-            name='HistoricalPromotionPolicy',
+            name="HistoricalPromotionPolicy",
             fields=[
-                ('id', models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name='ID')),
-                ('soak_time', models.DurationField(default=datetime.timedelta(0), help_text="How long the release must have been live in each upstream environment (e.g. '1 00:00:00' for a day).")),
-                ('require_valid_pins', models.BooleanField(default=False, help_text='Every pin must have been validated without errors (valid or warnings); invalid and never checked pins block.')),
-                ('unreachable_blocks', models.BooleanField(default=False, help_text='A pin whose repository could not be reached blocks.')),
-                ('required_approvals', models.PositiveSmallIntegerField(default=0, help_text='Approvals needed before a deployment may be recorded; 0 = none.')),
-                ('history_id', models.AutoField(primary_key=True, serialize=False)),
-                ('history_date', models.DateTimeField(db_index=True)),
-                ('history_change_reason', models.TextField(null=True)),
-                ('history_type', models.CharField(choices=[('+', 'Created'), ('~', 'Changed'), ('-', 'Deleted')], max_length=1)),
-                ('approval_group', models.ForeignKey(blank=True, db_constraint=False, help_text="Only approvals of this group's members count (empty: anyone's).", null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='auth.group')),
-                ('environment', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='registry.environment')),
-                ('history_user', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigIntegerField(
+                        auto_created=True, blank=True, db_index=True, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "soak_time",
+                    models.DurationField(
+                        default=datetime.timedelta(0),
+                        help_text="How long the release must have been live in each upstream environment (e.g. '1 00:00:00' for a day).",
+                    ),
+                ),
+                (
+                    "require_valid_pins",
+                    models.BooleanField(
+                        default=False,
+                        help_text="Every pin must have been validated without errors (valid or warnings); invalid and never checked pins block.",
+                    ),
+                ),
+                (
+                    "unreachable_blocks",
+                    models.BooleanField(
+                        default=False,
+                        help_text="A pin whose repository could not be reached blocks.",
+                    ),
+                ),
+                (
+                    "required_approvals",
+                    models.PositiveSmallIntegerField(
+                        default=0,
+                        help_text="Approvals needed before a deployment may be recorded; 0 = none.",
+                    ),
+                ),
+                ("history_id", models.AutoField(primary_key=True, serialize=False)),
+                ("history_date", models.DateTimeField(db_index=True)),
+                ("history_change_reason", models.TextField(null=True)),
+                (
+                    "history_type",
+                    models.CharField(
+                        choices=[("+", "Created"), ("~", "Changed"), ("-", "Deleted")], max_length=1
+                    ),
+                ),
+                (
+                    "approval_group",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        help_text="Only approvals of this group's members count (empty: anyone's).",
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="auth.group",
+                    ),
+                ),
+                (
+                    "environment",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="registry.environment",
+                    ),
+                ),
+                (
+                    "history_user",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'historical promotion policy',
-                'verbose_name_plural': 'historical promotion policies',
-                'ordering': ('-history_date', '-history_id'),
-                'get_latest_by': ('history_date', 'history_id'),
+                "verbose_name": "historical promotion policy",
+                "verbose_name_plural": "historical promotion policies",
+                "ordering": ("-history_date", "-history_id"),
+                "get_latest_by": ("history_date", "history_id"),
             },
             bases=(simple_history.models.HistoricalChanges, models.Model),
         ),
         migrations.CreateModel(
-            name='PromotionOverride',
+            name="PromotionOverride",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('actor', models.CharField(blank=True, max_length=200)),
-                ('reason', models.TextField()),
-                ('rules', models.JSONField(default=list, help_text='The rules unmet when it was recorded.')),
-                ('source', models.CharField(blank=True, max_length=500)),
-                ('recorded_at', models.DateTimeField()),
-                ('environment', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='registry.environment')),
-                ('release', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='promotion_overrides', to='releases.release')),
-                ('user', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("actor", models.CharField(blank=True, max_length=200)),
+                ("reason", models.TextField()),
+                (
+                    "rules",
+                    models.JSONField(
+                        default=list, help_text="The rules unmet when it was recorded."
+                    ),
+                ),
+                ("source", models.CharField(blank=True, max_length=500)),
+                ("recorded_at", models.DateTimeField()),
+                (
+                    "environment",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="registry.environment",
+                    ),
+                ),
+                (
+                    "release",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="promotion_overrides",
+                        to="releases.release",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-recorded_at', '-pk'],
-                'permissions': [('override_promotion', 'Can record a deployment its promotion policy refuses')],
+                "ordering": ["-recorded_at", "-pk"],
+                "permissions": [
+                    ("override_promotion", "Can record a deployment its promotion policy refuses")
+                ],
             },
         ),
         migrations.CreateModel(
-            name='PromotionPolicy',
+            name="PromotionPolicy",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('soak_time', models.DurationField(default=datetime.timedelta(0), help_text="How long the release must have been live in each upstream environment (e.g. '1 00:00:00' for a day).")),
-                ('require_valid_pins', models.BooleanField(default=False, help_text='Every pin must have been validated without errors (valid or warnings); invalid and never checked pins block.')),
-                ('unreachable_blocks', models.BooleanField(default=False, help_text='A pin whose repository could not be reached blocks.')),
-                ('required_approvals', models.PositiveSmallIntegerField(default=0, help_text='Approvals needed before a deployment may be recorded; 0 = none.')),
-                ('approval_group', models.ForeignKey(blank=True, help_text="Only approvals of this group's members count (empty: anyone's).", null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='auth.group')),
-                ('environment', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='promotion_policy', to='registry.environment')),
-                ('upstream', models.ManyToManyField(blank=True, help_text='Environments the release must have been live in (in progress or deployed) first.', related_name='downstream_policies', to='registry.environment', verbose_name='upstream environments')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "soak_time",
+                    models.DurationField(
+                        default=datetime.timedelta(0),
+                        help_text="How long the release must have been live in each upstream environment (e.g. '1 00:00:00' for a day).",
+                    ),
+                ),
+                (
+                    "require_valid_pins",
+                    models.BooleanField(
+                        default=False,
+                        help_text="Every pin must have been validated without errors (valid or warnings); invalid and never checked pins block.",
+                    ),
+                ),
+                (
+                    "unreachable_blocks",
+                    models.BooleanField(
+                        default=False,
+                        help_text="A pin whose repository could not be reached blocks.",
+                    ),
+                ),
+                (
+                    "required_approvals",
+                    models.PositiveSmallIntegerField(
+                        default=0,
+                        help_text="Approvals needed before a deployment may be recorded; 0 = none.",
+                    ),
+                ),
+                (
+                    "approval_group",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="Only approvals of this group's members count (empty: anyone's).",
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="auth.group",
+                    ),
+                ),
+                (
+                    "environment",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="promotion_policy",
+                        to="registry.environment",
+                    ),
+                ),
+                (
+                    "upstream",
+                    models.ManyToManyField(
+                        blank=True,
+                        help_text="Environments the release must have been live in (in progress or deployed) first.",
+                        related_name="downstream_policies",
+                        to="registry.environment",
+                        verbose_name="upstream environments",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'promotion policies',
-                'ordering': ['environment__display_order', 'environment__name'],
+                "verbose_name_plural": "promotion policies",
+                "ordering": ["environment__display_order", "environment__name"],
             },
         ),
         migrations.CreateModel(
-            name='HistoricalPromotionPolicy_upstream',
+            name="HistoricalPromotionPolicy_upstream",
             fields=[
-                ('id', models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name='ID')),
-                ('m2m_history_id', models.AutoField(primary_key=True, serialize=False)),
-                ('environment', models.ForeignKey(blank=True, db_constraint=False, db_tablespace='', null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='registry.environment')),
-                ('history', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, to='releases.historicalpromotionpolicy')),
-                ('promotionpolicy', models.ForeignKey(blank=True, db_constraint=False, db_tablespace='', null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='releases.promotionpolicy')),
+                (
+                    "id",
+                    models.BigIntegerField(
+                        auto_created=True, blank=True, db_index=True, verbose_name="ID"
+                    ),
+                ),
+                ("m2m_history_id", models.AutoField(primary_key=True, serialize=False)),
+                (
+                    "environment",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        db_tablespace="",
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="registry.environment",
+                    ),
+                ),
+                (
+                    "history",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        to="releases.historicalpromotionpolicy",
+                    ),
+                ),
+                (
+                    "promotionpolicy",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        db_tablespace="",
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="releases.promotionpolicy",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'HistoricalPromotionPolicy_upstream',
+                "verbose_name": "HistoricalPromotionPolicy_upstream",
             },
             bases=(simple_history.models.HistoricalChanges, models.Model),
         ),
         migrations.CreateModel(
-            name='HistoricalFreezeWindow',
+            name="HistoricalFreezeWindow",
             fields=[
-                ('id', models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name='ID')),
-                ('name', models.CharField(max_length=200)),
-                ('starts_at', models.DateTimeField(blank=True, help_text='One-off: start.', null=True)),
-                ('ends_at', models.DateTimeField(blank=True, help_text='One-off: end.', null=True)),
-                ('weekdays', models.CharField(blank=True, help_text="Recurring: days it starts on, e.g. 'fri,sat' (mon..sun).", max_length=40)),
-                ('start_time', models.TimeField(blank=True, help_text='Recurring: local start.', null=True)),
-                ('duration', models.DurationField(blank=True, help_text="Recurring: how long, e.g. '10:00:00'.", null=True)),
-                ('time_zone', models.CharField(default='UTC', help_text='Recurring: an IANA time zone (Europe/Berlin).', max_length=64)),
-                ('history_id', models.AutoField(primary_key=True, serialize=False)),
-                ('history_date', models.DateTimeField(db_index=True)),
-                ('history_change_reason', models.TextField(null=True)),
-                ('history_type', models.CharField(choices=[('+', 'Created'), ('~', 'Changed'), ('-', 'Deleted')], max_length=1)),
-                ('history_user', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('policy', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='releases.promotionpolicy')),
+                (
+                    "id",
+                    models.BigIntegerField(
+                        auto_created=True, blank=True, db_index=True, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=200)),
+                (
+                    "starts_at",
+                    models.DateTimeField(blank=True, help_text="One-off: start.", null=True),
+                ),
+                ("ends_at", models.DateTimeField(blank=True, help_text="One-off: end.", null=True)),
+                (
+                    "weekdays",
+                    models.CharField(
+                        blank=True,
+                        help_text="Recurring: days it starts on, e.g. 'fri,sat' (mon..sun).",
+                        max_length=40,
+                    ),
+                ),
+                (
+                    "start_time",
+                    models.TimeField(blank=True, help_text="Recurring: local start.", null=True),
+                ),
+                (
+                    "duration",
+                    models.DurationField(
+                        blank=True, help_text="Recurring: how long, e.g. '10:00:00'.", null=True
+                    ),
+                ),
+                (
+                    "time_zone",
+                    models.CharField(
+                        default="UTC",
+                        help_text="Recurring: an IANA time zone (Europe/Berlin).",
+                        max_length=64,
+                    ),
+                ),
+                ("history_id", models.AutoField(primary_key=True, serialize=False)),
+                ("history_date", models.DateTimeField(db_index=True)),
+                ("history_change_reason", models.TextField(null=True)),
+                (
+                    "history_type",
+                    models.CharField(
+                        choices=[("+", "Created"), ("~", "Changed"), ("-", "Deleted")], max_length=1
+                    ),
+                ),
+                (
+                    "history_user",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "policy",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="releases.promotionpolicy",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'historical freeze window',
-                'verbose_name_plural': 'historical freeze windows',
-                'ordering': ('-history_date', '-history_id'),
-                'get_latest_by': ('history_date', 'history_id'),
+                "verbose_name": "historical freeze window",
+                "verbose_name_plural": "historical freeze windows",
+                "ordering": ("-history_date", "-history_id"),
+                "get_latest_by": ("history_date", "history_id"),
             },
             bases=(simple_history.models.HistoricalChanges, models.Model),
         ),
         migrations.CreateModel(
-            name='FreezeWindow',
+            name="FreezeWindow",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200)),
-                ('starts_at', models.DateTimeField(blank=True, help_text='One-off: start.', null=True)),
-                ('ends_at', models.DateTimeField(blank=True, help_text='One-off: end.', null=True)),
-                ('weekdays', models.CharField(blank=True, help_text="Recurring: days it starts on, e.g. 'fri,sat' (mon..sun).", max_length=40)),
-                ('start_time', models.TimeField(blank=True, help_text='Recurring: local start.', null=True)),
-                ('duration', models.DurationField(blank=True, help_text="Recurring: how long, e.g. '10:00:00'.", null=True)),
-                ('time_zone', models.CharField(default='UTC', help_text='Recurring: an IANA time zone (Europe/Berlin).', max_length=64)),
-                ('policy', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='freeze_windows', to='releases.promotionpolicy')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=200)),
+                (
+                    "starts_at",
+                    models.DateTimeField(blank=True, help_text="One-off: start.", null=True),
+                ),
+                ("ends_at", models.DateTimeField(blank=True, help_text="One-off: end.", null=True)),
+                (
+                    "weekdays",
+                    models.CharField(
+                        blank=True,
+                        help_text="Recurring: days it starts on, e.g. 'fri,sat' (mon..sun).",
+                        max_length=40,
+                    ),
+                ),
+                (
+                    "start_time",
+                    models.TimeField(blank=True, help_text="Recurring: local start.", null=True),
+                ),
+                (
+                    "duration",
+                    models.DurationField(
+                        blank=True, help_text="Recurring: how long, e.g. '10:00:00'.", null=True
+                    ),
+                ),
+                (
+                    "time_zone",
+                    models.CharField(
+                        default="UTC",
+                        help_text="Recurring: an IANA time zone (Europe/Berlin).",
+                        max_length=64,
+                    ),
+                ),
+                (
+                    "policy",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="freeze_windows",
+                        to="releases.promotionpolicy",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['policy', 'name', 'pk'],
+                "ordering": ["policy", "name", "pk"],
             },
         ),
         migrations.CreateModel(
-            name='PromotionApproval',
+            name="PromotionApproval",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('approved_at', models.DateTimeField()),
-                ('comment', models.CharField(blank=True, max_length=500)),
-                ('environment', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='registry.environment')),
-                ('release', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='promotion_approvals', to='releases.release')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("approved_at", models.DateTimeField()),
+                ("comment", models.CharField(blank=True, max_length=500)),
+                (
+                    "environment",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="registry.environment",
+                    ),
+                ),
+                (
+                    "release",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="promotion_approvals",
+                        to="releases.release",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['release', 'environment', 'approved_at', 'pk'],
-                'constraints': [models.UniqueConstraint(fields=('release', 'environment', 'user'), name='promotion_approval_once_per_user')],
+                "ordering": ["release", "environment", "approved_at", "pk"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("release", "environment", "user"),
+                        name="promotion_approval_once_per_user",
+                    )
+                ],
             },
         ),
+        migrations.RunPython(grant_groups, migrations.RunPython.noop),
     ]
