@@ -20,6 +20,7 @@ from registry.models import Environment
 
 from ..models import EnvironmentDeployment, Release, RepositoryPin, ValidationState
 from . import rules
+from .rules import RuleResult
 from .models import FreezeWindow, PromotionApproval, PromotionPolicy
 
 
@@ -29,14 +30,14 @@ class Verdict:
 
     version: str
     environment: str
-    rules: list[rules.RuleResult] = field(default_factory=list)
+    rules: list[RuleResult] = field(default_factory=list)
 
     @property
     def allowed(self) -> bool:
         return all(result.ok for result in self.rules)
 
     @property
-    def unmet(self) -> list[rules.RuleResult]:
+    def unmet(self) -> list[RuleResult]:
         return [result for result in self.rules if not result.ok]
 
     def as_dict(self) -> dict[str, Any]:

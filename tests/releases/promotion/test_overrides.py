@@ -55,7 +55,7 @@ def test_api_override_with_the_permission_records_it_with_its_reason(
         REASON,
         "iac-pipeline",
     )
-    assert override.user.username == "iac-pipeline"
+    assert override.user is not None and override.user.username == "iac-pipeline"
     assert [rule["rule"] for rule in override.rules] == ["freeze-window"]
     assert "incident freeze until" in override.rules[0]["message"]
 
