@@ -20,8 +20,8 @@ from registry.models import Environment
 
 from ..models import EnvironmentDeployment, Release, RepositoryPin, ValidationState
 from . import rules
-from .rules import RuleResult
 from .models import FreezeWindow, PromotionApproval, PromotionPolicy
+from .rules import RuleResult
 
 
 @dataclass
