@@ -52,6 +52,11 @@ Action = Literal["created", "changed", "deleted"]
 #: ``sender=Release`` and ``change=<ReleaseChange>``.
 release_changed = Signal()
 
+#: Sent once when the outermost batch ends, inside its transaction, after the findings are
+#: rechecked and before anything is announced (``sender=Batch``, ``batch=``). A receiver may
+#: raise to refuse the whole batch (releases.promotion.enforcement): it is rolled back.
+batch_ending = Signal()
+
 
 @dataclass(frozen=True)
 class RowChanges:
@@ -272,6 +277,7 @@ class Batch:
                 .values_list("pk", flat=True)
             )
         rechecked_pins, rechecked_releases = recheck_releases(recheck)
+        batch_ending.send(sender=Batch, batch=self)
         for release_id, names in rechecked_pins.items():
             for name in names:
                 _Rows.merge(self.pending[release_id].pins.names, name, "changed")

@@ -27,6 +27,7 @@ from releases.models import (
     RepositoryPin,
     ValidationState,
 )
+from releases.promotion.models import PromotionOverride
 from releases.validation.models import ValidationRun
 from releases.what_changed import evidence_changes
 
@@ -279,6 +280,13 @@ def release_history(release: Release) -> list[dict[str, Any]]:
             "environment_id",
             Environment,
         ),
+        # A deployment recorded although its promotion policy refused it: who and why.
+        (
+            "override",
+            PromotionOverride.history.filter(release_id=release.pk),
+            "environment_id",
+            Environment,
+        ),
     ]
     entries: list[tuple[dt.datetime, int, dict[str, Any]]] = []
     for kind, records, name_field, catalogue in kinds:
@@ -324,7 +332,7 @@ def release_history(release: Release) -> list[dict[str, Any]]:
                 )
             )
     # Newest first; the records of one write share a moment: the release, pins, deployments.
-    order = {"release": 0, "pin": 1, "deployment": 2}
+    order = {"release": 0, "pin": 1, "deployment": 2, "override": 3}
     entries.sort(key=lambda item: (-item[0].timestamp(), order[item[2]["kind"]], item[1]))
     return [entry for _, _, entry in entries]
 
@@ -370,6 +378,13 @@ def evidence(release: Release, request: Request | None) -> dict[str, Any]:
         "changes": history,
         "what_changed": evidence_changes(release.version),
     }
+    # Promotion: the deployments recorded although their policy refused them, with the reason.
+    package["promotion_overrides"] = [
+        override.as_dict()
+        for override in release.promotion_overrides.select_related("environment").order_by(
+            "recorded_at", "pk"
+        )
+    ]
     return {"sha256": package_digest(package), "package": package}
 
 

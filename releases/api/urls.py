@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.urls import path, register_converter
 
+from ..promotion import api as promotion
 from . import diff_views, views
 
 
@@ -77,6 +78,16 @@ urlpatterns = [
         "validation-runs/<int:pk>/",
         views.ValidationRunDetail.as_view(),
         name="validation-run",
+    ),
+    path(
+        "releases/<version:version>/promotion/<version:environment>",
+        promotion.PromotionGate.as_view(),
+        name="release-promotion",
+    ),
+    path(
+        "releases/<version:version>/promotion/<version:environment>/approvals/",
+        promotion.PromotionApprovals.as_view(),
+        name="release-promotion-approvals",
     ),
     path("environments/", views.EnvironmentList.as_view(), name="environment-list"),
     path(

@@ -16,6 +16,7 @@ from rest_framework.request import Request
 
 from releases import changes
 from releases.models import Release
+from releases.promotion.transitions import overriding
 
 from .errors import PreconditionFailed
 from .models import ApiToken
@@ -60,7 +61,9 @@ def locked_release(version: str, request: Request) -> Iterator[Release | None]:
     :class:`PreconditionFailed` when ``If-Match`` names another revision.
     """
     user, actor = who(request)
-    with changes.batch(changes.API, user=user, actor=actor) as batch:
+    reason = request.headers.get("Promotion-Override-Reason")
+    # The override outlives the batch: it is read when the batch ends.
+    with overriding(reason), changes.batch(changes.API, user=user, actor=actor) as batch:
         release = Release.objects.select_for_update().filter(version=version).first()
         if not matches(
             request.headers.get("If-Match"), release.revision if release is not None else None
