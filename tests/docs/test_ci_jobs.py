@@ -152,3 +152,9 @@ def test_a_manifest_with_an_error_finding_fails_the_job_and_stores_nothing(
     refused = run_job(system, JOBS[system][0], checkout, live_server.url, read_key, "v1.4")
     assert refused.returncode != 0
     assert not Release.objects.filter(version="1.4").exists()
+
+
+@pytest.mark.parametrize("name", ["github-actions.yml", "gitlab-ci.yml"])
+def test_the_api_guide_shows_the_tested_jobs_verbatim(name: str) -> None:
+    guide = (ROOT / "docs" / "api.md").read_text()
+    assert f"```yaml\n{(CI / name).read_text()}```" in guide
