@@ -225,3 +225,32 @@ def test_every_request_has_an_id_on_the_answer_and_on_its_log_records(site: Site
     # Every record is one JSON object with the same keys (gunicorn's own lines aside).
     for record in records:
         assert {"time", "level", "logger", "process", "request_id", "message"} <= set(record)
+
+
+def test_a_worker_logs_json_lines_too(site: Site) -> None:
+    # A queue of its own: the worker takes nothing from anyone else.
+    queue = f"ops-log-test-{os.getpid()}"
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config.celery_app", "worker", "--pool", "solo",
+         "-Q", queue, "-l", "info"],
+        cwd=BASE_DIR, env=site.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    lines: list[str] = []
+    try:
+        assert worker.stderr is not None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = worker.stderr.readline()
+            if not line:
+                break
+            lines.append(line)
+            if "ready" in line:
+                break
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=30)
+    records = [json.loads(line) for line in lines if line.startswith("{")]
+    assert any(record["message"].endswith("ready.") for record in records), lines
+    for record in records:
+        assert record["request_id"] == "-"
+        assert record["logger"].startswith("celery")
