@@ -81,6 +81,6 @@ STATIC_ROOT = env.path("DJANGO_STATIC_ROOT", default=STATIC_ROOT)
 # One JSON object per line, each with the request's id (base.py; DJANGO_LOG_FORMAT=line for
 # key=value lines instead).
 LOG_FORMAT = env.str("DJANGO_LOG_FORMAT", default="json")
-if LOG_FORMAT not in LOGGING["formatters"]:
+if LOG_FORMAT not in LOGGING["formatters"]:  # type: ignore[operator]
     raise ImproperlyConfigured(f"DJANGO_LOG_FORMAT must be line or json, not {LOG_FORMAT!r}")
-LOGGING["handlers"]["stderr"]["formatter"] = LOG_FORMAT
+LOGGING["handlers"]["stderr"]["formatter"] = LOG_FORMAT  # type: ignore[index]

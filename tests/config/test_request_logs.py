@@ -7,6 +7,7 @@ import json
 import logging
 import re
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from django.conf import settings
@@ -76,8 +77,9 @@ def test_an_exception_is_one_json_record_with_its_traceback(json_log: io.StringI
 
 def test_the_settings_put_the_request_id_on_every_record() -> None:
     assert settings.MIDDLEWARE[0] == "config.request_logs.RequestIdMiddleware"
-    assert settings.LOGGING["handlers"]["stderr"]["filters"] == ["request_id"]
-    assert "request_id=%(request_id)s" in settings.LOGGING["formatters"]["line"]["format"]
+    logging_config: dict[str, Any] = settings.LOGGING
+    assert logging_config["handlers"]["stderr"]["filters"] == ["request_id"]
+    assert "request_id=%(request_id)s" in logging_config["formatters"]["line"]["format"]
 
 
 def test_production_logs_json_and_the_laptop_key_value_lines() -> None:
