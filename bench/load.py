@@ -17,8 +17,9 @@ run prints requests/s, p50 and p99 per kind of request, the count of 5xx (must b
 **no lost update** check: each release's manifest, read back, must be exactly the state its
 accepted writes put it in when replayed in revision order (the last manifest written, then
 every deployment recorded after it), every accepted write must have a revision of its own,
-and the release's final revision must be the last one handed out. Exit status 1 when the check
-fails or a 5xx was seen (a broken invariant, not a slow run).
+every manifest write accepted with ``If-Match`` must be the change right after the revision
+it read, and the release's final revision must be the last one handed out. Exit status 1
+when the check fails or a 5xx was seen (a broken invariant, not a slow run).
 
 gunicorn runs 2 workers with ``config.settings.production`` (PostgreSQL, Redis as broker and
 cache, JSON logs), behind a pretend TLS proxy (``X-Forwarded-Proto: https``); the per-token
@@ -91,6 +92,7 @@ class Write:
 
     revision: int
     kind: str  # "manifest" or "deployment"
+    base: int | None = None  # a manifest write's If-Match: the revision it read
     tree: dict[str, Any] | None = None  # a manifest write's manifest
     environment: str = ""
     deployment: dict[str, Any] | None = None  # a deployment write's values
@@ -167,18 +169,19 @@ class Client:
     def put_manifest(self, version: str) -> None:
         path = f"/api/releases/{version}/manifest"
         for _attempt in range(MAX_RETRIES):
-            status, headers, tree = self.request("GET manifest", "GET", path)
+            status, read, tree = self.request("GET manifest", "GET", path)
             if status != 200:
                 return self.unexpected("GET manifest", status, tree)
             changed = self.moved(tree)
             status, headers, answer = self.request(
-                "PUT manifest", "PUT", path, changed, if_match=headers["etag"]
+                "PUT manifest", "PUT", path, changed, if_match=read["etag"]
             )
             if status == 412:
                 continue  # someone wrote since we read: read again, as a pipeline would
             if status != 200:
                 return self.unexpected("PUT manifest", status, answer)
-            self.accepted(version, Write(revision(headers), "manifest", tree=changed))
+            write = Write(revision(headers), "manifest", base=revision(read), tree=changed)
+            self.accepted(version, write)
             return None
         with self.tally.lock:
             self.tally.gave_up += 1
@@ -235,8 +238,8 @@ def expected_state(writes: list[Write], seeded: dict[str, Any]) -> dict[str, Any
         if write.kind == "manifest":
             tree = copy.deepcopy(write.tree)  # type: ignore[arg-type]
         else:
+            # As recorded: a status the caller wrote is written back, even where implied.
             values = dict(write.deployment)  # type: ignore[arg-type]
-            del values["status"]  # "deployed" with a deployed_at: implied, not written
             tree.setdefault("environments", {})[write.environment] = values
     return tree
 
@@ -251,6 +254,15 @@ def check_release(
     if repeated:
         problems.append(
             f"{version}: answers of different writes named the same revision(s) {repeated[:5]}"
+        )
+    # A write accepted with If-Match must be the very next change after what it read: else it
+    # replaced a change it never saw (or its answer named another write's revision).
+    unseen = [w for w in writes if w.base is not None and w.revision != w.base + 1]
+    if unseen:
+        first = unseen[0]
+        problems.append(
+            f"{version}: {len(unseen)} manifest write(s) accepted over a change they had not "
+            f"read (e.g. read revision {first.base}, answered {first.revision})"
         )
     reader = Client(-1, port, key, [], Tally())
     status, headers, final = reader.request("check", "GET", f"/api/releases/{version}/manifest")
@@ -270,6 +282,10 @@ def check_release(
             f"{version}: the stored manifest differs from the last accepted writes "
             f"in {', '.join(differing)}"
         )
+        for name in sorted(set(final["environments"]) | set(expected["environments"])):
+            stored, wanted = final["environments"].get(name), expected["environments"].get(name)
+            if stored != wanted:
+                problems.append(f"  environments.{name}: stored {stored}, expected {wanted}")
     return problems
 
 
@@ -430,7 +446,8 @@ def report(
     else:
         print(
             f"no lost update: ok ({args.releases} releases each end in the state of their "
-            "last accepted write; every accepted write has a revision of its own)"
+            "last accepted write; every accepted write has a revision of its own; every "
+            "If-Match write came right after what it read)"
         )
     return 1 if problems or server_errors or tally.failures else 0
 
