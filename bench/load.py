@@ -26,7 +26,8 @@ cache, JSON logs), behind a pretend TLS proxy (``X-Forwarded-Proto: https``); th
 throttle is off, to measure the API rather than the throttle. The database is a scratch one
 (``BENCH_DATABASE_URL``, default the local PostgreSQL as ``postgres``), dropped at the end.
 Redis is ``BENCH_REDIS_URL`` (else ``REDIS_URL``, else the local server's database 0); the
-Notion sync tasks the writes enqueue go to a queue of the run's own, deleted at the end.
+Notion sync tasks the writes enqueue go to a queue of the run's own, and the cached manifests
+under a key prefix of its own, both deleted at the end.
 """
 
 from __future__ import annotations
@@ -74,9 +75,13 @@ def application(environ: dict[str, Any], start_response: Any) -> Any:
         from django.core.wsgi import get_wsgi_application
 
         _app = get_wsgi_application()
+        from django.conf import settings
+
         from config.celery_app import app as celery
 
         celery.conf.task_default_queue = os.environ[QUEUE]
+        # Cached manifests under the run's own prefix, removed at the end with its queue.
+        settings.CACHES["default"]["KEY_PREFIX"] = os.environ[QUEUE]
     return _app(environ, start_response)
 
 
@@ -396,7 +401,10 @@ def run(
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
-        redis.Redis.from_url(redis_url).delete(queue)
+        leftovers = redis.Redis.from_url(redis_url)
+        leftovers.delete(queue, f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}")
+        for key in leftovers.scan_iter(match=f"{queue}:*"):
+            leftovers.delete(key)
         log.close()
         logged = Path(log.name).read_text(errors="replace").splitlines()
         Path(log.name).unlink()

@@ -26,6 +26,7 @@ from urllib.parse import urlsplit, urlunsplit
 import django
 import psycopg
 import pytest
+import redis
 from psycopg import sql
 
 from tests.conftest import DEFAULT_TEST_REDIS_URL, check_postgres, check_redis
@@ -249,6 +250,9 @@ def test_a_worker_logs_json_lines_too(site: Site) -> None:
     finally:
         worker.send_signal(signal.SIGTERM)
         worker.wait(timeout=30)
+        broker = redis.Redis.from_url(site.env["REDIS_URL"])
+        broker.delete(queue, f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}")
+        broker.close()
     records = [json.loads(line) for line in lines if line.startswith("{")]
     assert any(record["message"].endswith("ready.") for record in records), lines
     for record in records:
