@@ -54,6 +54,7 @@ format: bootstrap
 bench: bootstrap
 	$(PY) bench/run.py
 	$(PY) bench/api.py
+	$(PY) bench/load.py
 	$(PY) bench/gitops.py
 	$(PY) bench/validation.py
 	$(PY) bench/notion.py

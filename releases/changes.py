@@ -144,6 +144,8 @@ class Batch:
         # up when the batch ends (the link's pin may not be loaded, or be gone by then).
         self.linked_pins: dict[int, tuple[str, Any, str]] = {}
         self.attribution: list[tuple[str, Any, str]] = []
+        # What the batch announced when it ended (each release's new revision, say).
+        self.announced: list[ReleaseChange] = []
         self.push(source, user, actor)
 
     # --- attribution ----------------------------------------------------------------------
@@ -384,7 +386,7 @@ def batch(source: str, *, user: Any = None, actor: str | None = None) -> Iterato
     try:
         with transaction.atomic():
             yield collected
-            collected.flush()
+            collected.announced = collected.flush()
     finally:
         _current.reset(token)
 

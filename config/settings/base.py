@@ -380,3 +380,21 @@ CELERY_BEAT_SCHEDULE = {
 
 # Environment diff and "what changed" (issue 12): commits listed per pin before "and N more".
 REGISTRY_CHANGES_MAX_COMMITS: int = env.int("REGISTRY_CHANGES_MAX_COMMITS", default=50)
+
+# REQUEST IDS AND LOG FORMAT (issue 11: production stack)
+# ------------------------------------------------------------------------------
+# Every request gets an id (the caller's X-Request-ID, else a new one), answered in the same
+# header and put on every log record. DJANGO_LOG_FORMAT: "line" (key=value, the default
+# locally) or "json" (one object per line, the default in production).
+MIDDLEWARE.insert(0, "config.request_logs.RequestIdMiddleware")
+LOGGING["filters"] = {"request_id": {"()": "config.request_logs.RequestIdFilter"}}
+LOGGING["formatters"]["line"]["format"] = (  # type: ignore[index]
+    "time=%(asctime)s level=%(levelname)s logger=%(name)s process=%(process)d "
+    "request_id=%(request_id)s message=%(message)s"
+)
+LOGGING["formatters"]["json"] = {"()": "config.request_logs.JsonFormatter"}  # type: ignore[index]
+LOGGING["handlers"]["stderr"]["filters"] = ["request_id"]  # type: ignore[index]
+LOG_FORMAT: str = env.str("DJANGO_LOG_FORMAT", default="line")
+if LOG_FORMAT not in LOGGING["formatters"]:  # type: ignore[operator]
+    raise ImproperlyConfigured(f"DJANGO_LOG_FORMAT must be line or json, not {LOG_FORMAT!r}")
+LOGGING["handlers"]["stderr"]["formatter"] = LOG_FORMAT  # type: ignore[index]

@@ -58,11 +58,11 @@ from .representations import (
 )
 from .writes import (
     check_precondition,
-    current_revision,
     etag,
     locked_release,
     source_of,
     who,
+    written_revision,
 )
 
 ERRORS = {
@@ -335,7 +335,9 @@ class ReleaseManifest(ApiView):
         with locked_release(version, request):
             result = import_manifest(manifest, source=source, user=user, strict=strict)
         code = status.HTTP_201_CREATED if result.diff.created else status.HTTP_200_OK
-        return with_etag(Response(result.as_dict(), status=code), current_revision(version))
+        return with_etag(
+            Response(result.as_dict(), status=code), written_revision(request, version)
+        )
 
 
 class PinList(ApiView):
@@ -390,7 +392,7 @@ class PinDetail(ApiView):
                 raise Http404(f"Release {version} has no pin of {repository}.") from None
         release = get_release(version)
         pin = pins_queryset(release).get(repository__name=repository)
-        return with_etag(Response(pin_item(pin)), release.revision)
+        return with_etag(Response(pin_item(pin)), written_revision(request, version))
 
 
 class DeploymentList(ApiView):
@@ -489,7 +491,9 @@ class DeploymentDetail(ApiView):
         release = get_release(version)
         deployment = deployments_queryset(release).get(environment__name=environment)
         code = status.HTTP_201_CREATED if existing is None else status.HTTP_200_OK
-        return with_etag(Response(deployment_item(deployment), status=code), release.revision)
+        return with_etag(
+            Response(deployment_item(deployment), status=code), written_revision(request, version)
+        )
 
 
 class ReleaseDiff(ApiView):
