@@ -41,17 +41,6 @@ FLOOR_BODIES = "BENCH_API_FLOOR_BODIES"  # a JSON file: {name: body} for the flo
 # --- what gunicorn serves -----------------------------------------------------------------------
 
 
-def application(environ: dict[str, Any], start_response: Any) -> Any:
-    """The registry's WSGI application, plus ``/bench/floor/<name>`` (set up on first use)."""
-    global _app
-    if _app is None:
-        _app = _build_application()
-    return _app(environ, start_response)
-
-
-_app: Any = None
-
-
 def _build_application() -> Any:
     from django.core.wsgi import get_wsgi_application
 
@@ -74,6 +63,12 @@ def _build_application() -> Any:
     sys.modules["bench_api_urls"] = module
     settings.ROOT_URLCONF = "bench_api_urls"
     return app
+
+
+if FLOOR_BODIES in os.environ:
+    # Loaded by gunicorn: the registry's WSGI application plus ``/bench/floor/<name>``, built
+    # at import, in the master (config/gunicorn.py preloads it, as in production).
+    application = _build_application()
 
 
 # --- the run ------------------------------------------------------------------------------------
@@ -182,9 +177,9 @@ def run(args: argparse.Namespace, where: str, key: str) -> None:
     bodies_file.write_text("{}")
     environment = {**os.environ, FLOOR_BODIES: str(bodies_file)}
     command = [
-        sys.executable, "-m", "gunicorn", "--workers", "2", "--bind", f"127.0.0.1:{port}",
-        "--chdir", str(ROOT), "--pythonpath", str(ROOT / "bench"), "--log-level", "warning",
-        "api:application",
+        sys.executable, "-m", "gunicorn", "--config", str(ROOT / "config" / "gunicorn.py"),
+        "--workers", "2", "--bind", f"127.0.0.1:{port}", "--chdir", str(ROOT),
+        "--pythonpath", str(ROOT / "bench"), "--log-level", "warning", "api:application",
     ]  # fmt: skip
 
     def start() -> subprocess.Popen[bytes]:
@@ -206,7 +201,7 @@ def run(args: argparse.Namespace, where: str, key: str) -> None:
     server = start()
     try:
         print(f"API under load: wrk -t2 -c8 -d{args.seconds}s, gunicorn 2 workers, {where}")
-        print(f"{'measure':<28}{'req/s':>9}{'p99 ms':>9}{'floor req/s':>13}{'floor p99':>11}"
+        print(f"{'measure':<36}{'req/s':>9}{'p99 ms':>9}{'floor req/s':>13}{'floor p99':>11}"
               f"{'ratio':>8}  verdict")  # fmt: skip
         for label, (url, name) in measures.items():
             size = len(json.dumps(bodies[name]))
@@ -216,7 +211,7 @@ def run(args: argparse.Namespace, where: str, key: str) -> None:
             ratio = rate / floor_rate
             verdict = "ok" if ratio >= TARGET else f"below {TARGET}x"
             print(
-                f"{label + f' ({size // 1024} KiB)':<28}{rate:>9.0f}{p99:>9.1f}"
+                f"{label + f' ({size // 1024} KiB)':<36}{rate:>9.0f}{p99:>9.1f}"
                 f"{floor_rate:>13.0f}{floor_p99:>11.1f}{ratio:>7.2f}x  {verdict}"
             )
     finally:
