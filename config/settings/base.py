@@ -377,3 +377,14 @@ CELERY_BEAT_SCHEDULE = {
     **globals().get("CELERY_BEAT_SCHEDULE", {}),
     "notion-sweep": {"task": "releases.notion.sweep", "schedule": 60.0},
 }
+
+# API (issue 7): this process's memory in front of the shared cache, for what is kept under a
+# release's revision (rendered manifests, list entries: releases/revision_cache.py). Keys are
+# exact, so a worker's copy is never stale; the oldest third goes when MAX_ENTRIES is reached
+# (a list entry is about 1 KB, a manifest of 1,000 pins about 180 KB).
+CACHES["local"] = {
+    "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+    "LOCATION": "release-registry-revisions",
+    "TIMEOUT": None,
+    "OPTIONS": {"MAX_ENTRIES": 1000},
+}

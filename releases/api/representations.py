@@ -12,12 +12,12 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from django.core.cache import cache
 from django.db.models import Count, Model, Prefetch, QuerySet
 from django.urls import reverse
 from rest_framework.request import Request
 
 from registry.models import Environment, Repository
+from releases import revision_cache
 from releases.exporting import EXPORT_CACHE_SECONDS, manifest_for
 from releases.manifests import format_timestamp, manifest_to_tree
 from releases.models import (
@@ -101,19 +101,19 @@ def summary_key(row: Any) -> str:
 def release_summaries(rows: list[Any], request: Request | None) -> RawJSON:
     """A page of releases (rows with :data:`LIST_COLUMNS`) as the list shows them, as JSON.
 
-    Each entry is kept rendered in the cache (Redis in production) under :func:`summary_key`,
-    read for the whole page with one ``get_many``. The entries missing are built with three
-    queries whatever the number of pins, and cached only if their release is still as the page
-    read it (no change committed in between). Only the link, which holds the request's host,
-    is added per request.
+    Each entry is kept rendered in the cache (this worker's memory, then Redis in production:
+    :mod:`releases.revision_cache`) under :func:`summary_key`, read for the whole page at once.
+    The entries missing are built with three queries whatever the number of pins, and cached
+    only if their release is still as the page read it (no change committed in between). Only
+    the link, which holds the request's host, is added per request.
     """
     keys = {row.pk: summary_key(row) for row in rows}
-    found: dict[str, str] = cache.get_many(list(keys.values())) if keys else {}
+    found: dict[str, str] = revision_cache.get_many(list(keys.values())) if keys else {}
     missing = [row.pk for row in rows if keys[row.pk] not in found]
     if missing:
         built = _build_summaries(missing)
         found.update((keys[pk], text) for pk, (text, _now) in built.items())
-        cache.set_many(
+        revision_cache.set_many(
             {key: text for pk, (text, key) in built.items() if key == keys[pk]},
             SUMMARY_CACHE_SECONDS,
         )
