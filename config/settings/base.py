@@ -385,6 +385,5 @@ CELERY_BEAT_SCHEDULE = {
 CACHES["local"] = {
     "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
     "LOCATION": "release-registry-revisions",
-    "TIMEOUT": None,
-    "OPTIONS": {"MAX_ENTRIES": 1000},
+    "OPTIONS": {"MAX_ENTRIES": 1000},  # type: ignore[dict-item]
 }

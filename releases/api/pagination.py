@@ -23,11 +23,11 @@ class CountedPageNumberPagination(PageNumberPagination):
     """
 
     def paginate_queryset(
-        self, queryset: QuerySet[Any], request: Request, view: Any = None
+        self, queryset: Any, request: Request, view: Any = None
     ) -> list[Any] | None:
         size = self.get_page_size(request)
         text = request.query_params.get(self.page_query_param) or "1"
-        counted = TOTAL in queryset.query.annotations
+        counted = isinstance(queryset, QuerySet) and TOTAL in queryset.query.annotations
         if not size or not counted or not text.isdigit() or int(text) < 1:
             return super().paginate_queryset(queryset, request, view)
         number = int(text)
@@ -47,7 +47,8 @@ class CountedPageNumberPagination(PageNumberPagination):
 
 def with_total(queryset: QuerySet[Any]) -> QuerySet[Any]:
     """``queryset`` with each row carrying the number of rows of the whole queryset."""
-    return queryset.annotate(**{TOTAL: Window(Count("pk"))})
+    counted: QuerySet[Any] = queryset.annotate(**{TOTAL: Window(Count("pk"))})
+    return counted
 
 
 def _total(row: Any) -> int:

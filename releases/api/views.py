@@ -210,7 +210,7 @@ class ReleaseList(ReleaseWriting):
     def get_queryset(self) -> QuerySet[Release]:
         return release_list_queryset()
 
-    def filter_queryset(self, queryset: QuerySet[Release]) -> QuerySet[Release]:
+    def filter_queryset(self, queryset: QuerySet[Any, Any]) -> QuerySet[Any, Any]:
         # Without a filter parameter django-filter would only build and validate an empty form.
         if not any(name in self.request.query_params for name in ReleaseFilter.base_filters):
             return queryset

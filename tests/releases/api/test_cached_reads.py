@@ -75,9 +75,8 @@ def check_seen(reader: APIClient, write: Callable[[], Any], *, lists: bool = Tru
 
 
 def entry(client: APIClient, version: str) -> dict[str, Any]:
-    (found,) = [
-        r for r in client.get("/api/releases/").json()["results"] if r["version"] == version
-    ]
+    results: list[dict[str, Any]] = client.get("/api/releases/").json()["results"]
+    (found,) = [r for r in results if r["version"] == version]
     return found
 
 
