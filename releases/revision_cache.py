@@ -60,6 +60,20 @@ def set_many(values: dict[str, Any], timeout: float) -> None:
         local.set_many(values, None)
 
 
+def get_local(key: str) -> Any:
+    """The value under ``key`` in this process's memory only (``None``: not there)."""
+    local = _local()
+    return local.get(key) if local is not None else None
+
+
+def set_local(key: str, value: Any) -> None:
+    """Keep ``value`` in this process's memory only: for what is cheap to assemble again from
+    values kept in both layers."""
+    local = _local()
+    if local is not None:
+        local.set(key, value, None)
+
+
 def clear() -> None:
     """Empty both layers (tests)."""
     cache.clear()

@@ -12,7 +12,8 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from django.db.models import Count, Model, Prefetch, QuerySet
+from django.db.models import CharField, Count, Model, Prefetch, QuerySet
+from django.db.models.functions import Cast
 from django.urls import reverse
 from rest_framework.request import Request
 
@@ -70,8 +71,18 @@ def validation_counts(release: Release) -> dict[str, Any]:
 # --- releases -------------------------------------------------------------------------------
 
 
-#: The columns of a release the list reads for a page: what identifies its cached entry.
-LIST_COLUMNS = ("pk", "version", "revision", "recorded_at", "updated_at")
+#: The columns of a release the list reads for a page: what identifies its cached entry. The
+#: two times are read as the database's text (what identifies them; no parsing per row).
+LIST_COLUMNS = ("pk", "version", "revision", "recorded_key", "updated_key")
+_IDENTITY = {
+    "recorded_key": Cast("recorded_at", CharField()),
+    "updated_key": Cast("updated_at", CharField()),
+}
+
+
+def list_rows(releases: QuerySet[Release], *extra: str) -> QuerySet[Any, Any]:
+    """``releases`` as rows of :data:`LIST_COLUMNS` (and ``extra`` columns)."""
+    return releases.annotate(**_IDENTITY).values_list(*LIST_COLUMNS, *extra, named=True)
 
 
 def release_list_queryset() -> QuerySet[Release]:
@@ -92,10 +103,8 @@ def summary_key(row: Any) -> str:
     """The cache key of a release's list entry (``row`` has :data:`LIST_COLUMNS`): its
     identity (the pk, and the time it was recorded, in case a restored database hands a pk
     out again) and its revision and last save."""
-    return (
-        f"release-summary:{row.pk}:{row.recorded_at.timestamp()}:"
-        f"{row.updated_at.timestamp()}:{row.revision}"
-    )
+    stamps = f"{row.recorded_key}/{row.updated_key}".replace(" ", "T")  # no spaces in a key
+    return f"release-summary:{row.pk}:{stamps}:{row.revision}"
 
 
 def release_summaries(rows: list[Any], request: Request | None) -> RawJSON:
@@ -104,10 +113,21 @@ def release_summaries(rows: list[Any], request: Request | None) -> RawJSON:
     Each entry is kept rendered in the cache (this worker's memory, then Redis in production:
     :mod:`releases.revision_cache`) under :func:`summary_key`, read for the whole page at once.
     The entries missing are built with three queries whatever the number of pins, and cached
-    only if their release is still as the page read it (no change committed in between). Only
-    the link, which holds the request's host, is added per request.
+    only if their release is still as the page read it (no change committed in between). The
+    link, which holds the request's host, is added per request; and the page so assembled is
+    kept in this worker's memory under all its entries' keys and the link, so that the same
+    page asked again is one lookup.
     """
     keys = {row.pk: summary_key(row) for row in rows}
+    # One reverse() for the page: only the version differs.
+    detail = _url(request, "release-detail", version="VERSION")
+    # The whole page, as this worker last assembled it from the same entries and links.
+    page_key = (
+        "release-page:" + hashlib.sha256("\n".join([detail, *keys.values()]).encode()).hexdigest()
+    )
+    page: str | None = revision_cache.get_local(page_key)
+    if page is not None:
+        return RawJSON(page)
     found: dict[str, str] = revision_cache.get_many(list(keys.values())) if keys else {}
     missing = [row.pk for row in rows if keys[row.pk] not in found]
     if missing:
@@ -117,8 +137,6 @@ def release_summaries(rows: list[Any], request: Request | None) -> RawJSON:
             {key: text for pk, (text, key) in built.items() if key == keys[pk]},
             SUMMARY_CACHE_SECONDS,
         )
-    # One reverse() for the page: only the version differs.
-    detail = _url(request, "release-detail", version="VERSION")
     entries = [
         # The cached text is the entry without its closing brace; the link closes it.
         found[keys[row.pk]]
@@ -128,7 +146,10 @@ def release_summaries(rows: list[Any], request: Request | None) -> RawJSON:
         for row in rows
         if keys[row.pk] in found  # not a release deleted since the page was read
     ]
-    return RawJSON("[" + ",".join(entries) + "]")
+    page = "[" + ",".join(entries) + "]"
+    if not missing:
+        revision_cache.set_local(page_key, page)
+    return RawJSON(page)
 
 
 def _build_summaries(ids: list[int]) -> dict[int, tuple[str, str]]:
@@ -158,8 +179,8 @@ def _build_summaries(ids: list[int]) -> dict[int, tuple[str, str]]:
             "deployed_at": _time(deployed_at),
             "status": status,
         }
-    releases = Release.objects.filter(pk__in=ids).only(
-        "version", "created_at", "created_by", "revision", "recorded_at", "updated_at"
+    releases = list_rows(
+        Release.objects.filter(pk__in=ids), "created_at", "created_by", "recorded_at", "updated_at"
     )
     return {
         release.pk: (

@@ -47,12 +47,12 @@ from .renderers import (
     PageJSONRenderer,
 )
 from .representations import (
-    LIST_COLUMNS,
     READ_ONLY_PIN_KEYS,
     READ_ONLY_RELEASE_KEYS,
     deployment_item,
     deployments_queryset,
     evidence,
+    list_rows,
     live_in_environments,
     pin_item,
     pins_queryset,
@@ -218,8 +218,7 @@ class ReleaseList(ReleaseWriting):
 
     @extend_schema(responses={200: docs.ReleaseSummarySerializer(many=True), **QUERY_ERRORS})
     def get(self, request: Request) -> Response:
-        releases = with_total(self.filter_queryset(self.get_queryset()))
-        rows = releases.values_list(*LIST_COLUMNS, TOTAL, named=True)
+        rows = list_rows(with_total(self.filter_queryset(self.get_queryset())), TOTAL)
         page = self.paginate_queryset(rows)
         return self.get_paginated_response(release_summaries(list(page or []), request))
 
