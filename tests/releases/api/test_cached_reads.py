@@ -21,6 +21,8 @@ from registry.models import Environment, Repository
 from releases import changes, revision_cache
 from releases.api.models import ApiToken
 from releases.edits import edit_pin, record_deployment
+from releases.importing import import_manifests
+from releases.manifests import parse_manifest
 from releases.models import EnvironmentDeployment, Release, RepositoryPin
 from tests.admin_forms import post_back
 from tests.gitserver import GitDaemon, RepositoryFolder, git_daemon, repository_folder  # noqa: F401
@@ -313,3 +315,34 @@ def test_a_validation_runs_results_are_seen(
     assert after["revision"] > before["revision"]
     revision_cache.clear()
     assert entry(reader, "3.0") == after
+
+
+# --- pages -----------------------------------------------------------------------------------
+
+
+def test_pages_count_link_and_refuse_as_drf_does(reader: APIClient) -> None:
+    """The page and its total come from one query; numbers, links and 404s are DRF's."""
+    texts = [generated_manifest(3, f"5.{i}") for i in range(120)]
+    import_manifests(
+        [(f"v{i}.yaml", parse_manifest(t, source=f"v{i}.yaml")) for i, t in enumerate(texts)]
+    )
+    first = reader.get("/api/releases/").json()
+    assert first["count"] == 120 and len(first["results"]) == 50
+    assert first["previous"] is None and first["next"].endswith("/api/releases/?page=2")
+    third = reader.get("/api/releases/?page=3").json()
+    assert third["count"] == 120 and len(third["results"]) == 20 and third["next"] is None
+    last = reader.get("/api/releases/?page=last").json()
+    assert last == third
+    assert third["previous"].endswith("/api/releases/?page=2")
+    seen = [
+        r["version"]
+        for p in (1, 2, 3)
+        for r in reader.get(f"/api/releases/?page={p}").json()["results"]
+    ]
+    assert sorted(seen) == sorted(f"5.{i}" for i in range(120))
+    for page in ("4", "0", "-1", "x"):
+        response = reader.get(f"/api/releases/?page={page}")
+        assert response.status_code == 404, page
+        assert response.json()["detail"] == "Invalid page."
+    filtered = reader.get("/api/releases/?repository=nobody/nothing").json()
+    assert filtered == {"count": 0, "next": None, "previous": None, "results": []}
