@@ -398,3 +398,13 @@ LOG_FORMAT: str = env.str("DJANGO_LOG_FORMAT", default="line")
 if LOG_FORMAT not in LOGGING["formatters"]:  # type: ignore[operator]
     raise ImproperlyConfigured(f"DJANGO_LOG_FORMAT must be line or json, not {LOG_FORMAT!r}")
 LOGGING["handlers"]["stderr"]["formatter"] = LOG_FORMAT  # type: ignore[index]
+
+# API (issue 7): this process's memory in front of the shared cache, for what is kept under a
+# release's revision (rendered manifests, list entries: releases/revision_cache.py). Keys are
+# exact, so a worker's copy is never stale; the oldest third goes when MAX_ENTRIES is reached
+# (a list entry is about 1 KB, a manifest of 1,000 pins about 180 KB).
+CACHES["local"] = {
+    "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+    "LOCATION": "release-registry-revisions",
+    "OPTIONS": {"MAX_ENTRIES": 1000},  # type: ignore[dict-item]
+}

@@ -38,14 +38,21 @@ from releases.validation.runs import request_run
 
 from . import serializers as docs
 from .filters import ReleaseFilter
+from .pagination import TOTAL, CountedPageNumberPagination, with_total
 from .parsers import PARSERS, RawBody, raw_body, read_manifest, read_tree, tree_manifest
-from .renderers import ManifestJSONRenderer, ManifestText, ManifestYAMLRenderer
+from .renderers import (
+    ManifestJSONRenderer,
+    ManifestText,
+    ManifestYAMLRenderer,
+    PageJSONRenderer,
+)
 from .representations import (
     READ_ONLY_PIN_KEYS,
     READ_ONLY_RELEASE_KEYS,
     deployment_item,
     deployments_queryset,
     evidence,
+    list_rows,
     live_in_environments,
     pin_item,
     pins_queryset,
@@ -197,13 +204,22 @@ class ReleaseList(ReleaseWriting):
     """Releases, newest first; create one from a manifest body."""
 
     filterset_class = ReleaseFilter
+    pagination_class = CountedPageNumberPagination
+    renderer_classes = [PageJSONRenderer, BrowsableAPIRenderer]
 
     def get_queryset(self) -> QuerySet[Release]:
         return release_list_queryset()
 
+    def filter_queryset(self, queryset: QuerySet[Any, Any]) -> QuerySet[Any, Any]:
+        # Without a filter parameter django-filter would only build and validate an empty form.
+        if not any(name in self.request.query_params for name in ReleaseFilter.base_filters):
+            return queryset
+        return super().filter_queryset(queryset)
+
     @extend_schema(responses={200: docs.ReleaseSummarySerializer(many=True), **QUERY_ERRORS})
     def get(self, request: Request) -> Response:
-        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        rows = list_rows(with_total(self.filter_queryset(self.get_queryset())), TOTAL)
+        page = self.paginate_queryset(rows)
         return self.get_paginated_response(release_summaries(list(page or []), request))
 
     @extend_schema(
