@@ -2,24 +2,37 @@
 
 A run is carried out in three steps:
 
-1. **claim** (one short transaction, the releases locked): queued runs become ``running``;
-   a run whose release another live run is validating is skipped (it ends ``failed`` and
-   says which run holds the release), so two runs of one release never both write; a run
-   already finished is left alone (a task delivered twice does nothing the second time).
-2. **gather** (no transaction): one ``ls-remote`` per distinct repository URL of every pin of
-   every claimed run together, at bounded concurrency, and one package index lookup per
-   distinct package version; then every pin is judged from those answers
-   (:mod:`releases.validation.online`).
+1. **claim** (one short transaction, the releases locked): queued runs become ``running``
+   under this execution's ``attempt``; a run whose release another live run is validating is
+   *superseded* (it ends ``done`` with ``superseded_by`` that run and takes its results when
+   it ends; if it fails, so does this one), so two runs of one release never both write; a
+   run already finished, or running under a worker that is alive, is left alone (a task
+   delivered twice does the work once).
+2. **gather** (no transaction): the distinct repository URLs are read first (a few rows) and
+   listed, one ``ls-remote`` each, at bounded concurrency, WHILE the pins are read (with their
+   findings and their release's revision) and the package index is asked (one lookup per
+   distinct version); then every pin is judged from those answers
+   (:mod:`releases.validation.online`), and a pin whose commit changed since it was created
+   (``previous_commit_sha``, kept by :mod:`releases.pin_state` on every write path) is checked
+   to descend from its previous commit in a cached blobless clone (backport safety).
 3. **record**, all releases of the call in ONE ``changes.batch(changes.VALIDATION, ...)``
    (one transaction, the releases locked, a constant number of queries however many
-   releases and pins): each pin's online findings replace its earlier ones
-   (:func:`releases.pin_state.apply_online_findings`), the pins whose findings or state
-   changed are written in bulk with history, the rest get a new ``validated_at`` in one
-   UPDATE (no history: only the time of the check is new); each run becomes ``done`` with
-   its counts and results. The batch bumps the revision of each release whose pins' results
-   changed once and sends one ``release_changed`` for it (source ``"validation"``, actor the
-   run's ``requested_by``). A pin whose tag, commit, URL or package version changed since it
-   was judged is not written (its result was about values it no longer has).
+   releases and pins): a release whose revision is still the one read needs no second read
+   of its pins; one written since is read again and only the pins whose values are still
+   the ones judged are written (a result about values a pin no longer has is dropped). Each
+   pin's online findings replace its earlier ones
+   (:func:`releases.pin_state.with_online_findings`); the pins whose findings or state
+   changed are written with one prepared ``executemany`` and their history records; every
+   judged pin gets the new ``validated_at`` in one UPDATE (no history: only the time of the
+   check is new); each run becomes ``done`` with its counts and results, if this execution
+   still owns it. The batch bumps the revision of each release whose pins' results changed
+   once and sends one ``release_changed`` for it (source ``"validation"``, actor the run's
+   ``requested_by``).
+
+A worker that dies leaves its runs ``running``: while a run is carried out its heartbeat is
+written every ``REGISTRY_VALIDATION_HEARTBEAT`` seconds, and :func:`recover_stale_runs` (a
+beat task every 30 s) sends again the runs silent for ``REGISTRY_VALIDATION_STALE_AFTER``
+seconds, and the queued runs whose task never came.
 
 Anything unexpected marks the claimed runs ``failed`` with the reason; transient database
 errors propagate, so the Celery task retries them with backoff.
@@ -28,28 +41,34 @@ errors propagate, so the Celery task retries them with backoff.
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from datetime import timedelta
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, transaction
-from django.db.models import Field, Model, QuerySet
-from django.db.models.functions import Coalesce
+from django.db.models import CharField, Field, Model, Q, QuerySet, Value
+from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
+from registry.git.clones import CloneCache, clone_cache_from_settings
 from registry.git.policy import GitPolicy, policy_from_settings
+from registry.git.remote import RemoteTags, list_remotes
 from registry.git.urls import pin_url
 from releases import changes
+from releases.manifests.model import Finding
 from releases.models import LIVE_STATUSES, Release, RepositoryPin
 from releases.pin_state import with_online_findings
 
-from .checks import PinResult, PinToCheck
+from .checks import PinResult, PinToCheck, judge_pins
 from .models import RunState, ValidationRun, empty_counts
-from .online import DEFAULT_CONCURRENCY, validate_pins
+from .online import DEFAULT_CONCURRENCY, backport_findings, lookup_packages
 from .package_index import PackageIndex, package_index_from_settings
 
 logger = logging.getLogger(__name__)
@@ -191,26 +210,36 @@ def execute_runs(
     package_index: PackageIndex | None = None,
     concurrency: int | None = None,
     progress: Progress | None = None,
+    clones: CloneCache | None = None,
 ) -> list[ValidationRun]:
     """Carry out these runs together (the task's body); returns them as they ended, in the
-    order given. Runs already finished are left as they are (idempotent)."""
-    claimed = _claim(run_ids)
+    order given. Runs already finished, or running under a live worker, are left as they are
+    (idempotent: a task delivered twice does the work once)."""
+    attempt = uuid.uuid4().hex
+    claimed = _claim(run_ids, attempt)
+    failed = False
     if claimed:
         owned_index = package_index is None
         try:
             if owned_index:
                 package_index = package_index_from_settings()
-            judged = _gather(
-                claimed,
-                policy=policy or policy_from_settings(),
-                package_index=package_index,
-                concurrency=concurrency
-                or int(getattr(settings, "REGISTRY_VALIDATION_CONCURRENCY", DEFAULT_CONCURRENCY)),
-            )
-            _record(claimed, judged, progress)
+            with _heartbeat([run.pk for run in claimed], attempt):
+                gathered = _gather(
+                    claimed,
+                    policy=policy or policy_from_settings(),
+                    package_index=package_index,
+                    concurrency=concurrency
+                    or int(
+                        getattr(settings, "REGISTRY_VALIDATION_CONCURRENCY", DEFAULT_CONCURRENCY)
+                    ),
+                    clones=clones,
+                )
+                claimed = _record(claimed, gathered, attempt, progress)
         except TRANSIENT_ERRORS:
+            _release(claimed, attempt)
             raise
         except SoftTimeLimitExceeded:
+            failed = True
             limit = getattr(settings, "REGISTRY_VALIDATION_TIME_LIMIT", None)
             fail_runs(
                 [run.pk for run in claimed],
@@ -218,163 +247,193 @@ def execute_runs(
                 "REGISTRY_VALIDATION_TIME_LIMIT) and was stopped",
             )
         except Exception as error:
+            failed = True
             logger.exception("validation runs %s failed", [run.pk for run in claimed])
             fail_runs([run.pk for run in claimed], f"{type(error).__name__}: {error}")
         finally:
             if owned_index and package_index is not None:
                 package_index.close()
-    found = ValidationRun.objects.select_related("release").in_bulk(list(run_ids))
-    return [found[run_id] for run_id in run_ids if run_id in found]
+    # The runs this call finished are as they ended in memory: read only the others.
+    ended = {} if failed else {run.pk: run for run in claimed if run.finished}
+    others = [run_id for run_id in run_ids if run_id not in ended]
+    if others:
+        ended.update(ValidationRun.objects.select_related("release").in_bulk(others))
+    return [ended[run_id] for run_id in run_ids if run_id in ended]
 
 
 def fail_runs(run_ids: Iterable[int], message: str) -> int:
-    """Mark the unfinished runs among these ``failed`` with ``message``; how many were."""
-    return ValidationRun.objects.filter(
-        pk__in=list(run_ids), state__in=(RunState.QUEUED, RunState.RUNNING)
-    ).update(state=RunState.FAILED, error=message[:2000], finished_at=timezone.now())
-
-
-def _claim(run_ids: Sequence[int]) -> list[ValidationRun]:
-    """Queued runs (and running ones delivered again after a retry or a lost worker) become
-    running; a run whose release a live run outside this call holds is skipped."""
-    wanted = list(dict.fromkeys(run_ids))
-    release_ids = sorted(
-        set(
-            ValidationRun.objects.filter(
-                pk__in=wanted, state__in=(RunState.QUEUED, RunState.RUNNING)
-            ).values_list("release_id", flat=True)
-        )
-    )
-    if not release_ids:
-        return []
+    """Mark the unfinished runs among these ``failed`` with ``message`` (and the runs that
+    deferred to them, see :func:`_claim`); how many were."""
+    ids = list(run_ids)
     now = timezone.now()
-    # A run marked running longer ago than a task may live belongs to a worker that died.
-    limit = int(getattr(settings, "REGISTRY_VALIDATION_TIME_LIMIT", 15 * 60))
-    live_since = now - timedelta(seconds=limit + 60)
+    failed = ValidationRun.objects.filter(
+        pk__in=ids, state__in=(RunState.QUEUED, RunState.RUNNING)
+    ).update(state=RunState.FAILED, error=message[:2000], finished_at=now)
+    ValidationRun.objects.filter(superseded_by__in=ids, results=[]).update(
+        state=RunState.FAILED,
+        error=Concat(
+            Value("validation run #"),
+            Cast("superseded_by_id", CharField()),
+            Value(", which was validating this release, failed: " + message[:1800]),
+        ),
+    )
+    return failed
+
+
+def _stale_before(now: datetime) -> datetime:
+    """A run whose worker gave no sign of life since this moment is taken to be dead."""
+    return now - timedelta(seconds=float(getattr(settings, "REGISTRY_VALIDATION_STALE_AFTER", 60)))
+
+
+def _alive(now: datetime) -> Q:
+    """Running runs whose worker said it was alive recently (a run claimed before runs had a
+    heartbeat: started recently)."""
+    cutoff = _stale_before(now)
+    return Q(state=RunState.RUNNING) & (
+        Q(heartbeat_at__gte=cutoff) | Q(heartbeat_at__isnull=True, started_at__gte=cutoff)
+    )
+
+
+def _is_alive(run: ValidationRun, now: datetime) -> bool:
+    """:func:`_alive` for a run in memory."""
+    seen = run.heartbeat_at or run.started_at
+    return run.state == RunState.RUNNING and seen is not None and seen >= _stale_before(now)
+
+
+def _claim(run_ids: Sequence[int], attempt: str) -> list[ValidationRun]:
+    """Queued runs (and running ones whose worker died) become running under ``attempt``.
+
+    A run whose release another live run (outside this call) is validating is *superseded*:
+    it ends ``done``, ``superseded_by`` that run, and takes its results when that run ends (a
+    user who asked to validate the release gets the validation that was under way, not a
+    failure). A running run whose worker is alive is left to it (the same task delivered
+    twice)."""
+    wanted = list(dict.fromkeys(run_ids))
+    now = timezone.now()
     with transaction.atomic():
-        # Locked in pk order (every writer of a release locks it first): concurrent claims of
-        # the same release queue here, and the later one sees the earlier one running.
-        list(
+        # The releases of the runs locked, in pk order (every writer of a release locks it
+        # first): concurrent claims of the same release queue here, and the later one sees
+        # the earlier one running.
+        release_ids = list(
             Release.objects.select_for_update()
-            .filter(pk__in=release_ids)
+            .filter(
+                pk__in=ValidationRun.objects.filter(
+                    pk__in=wanted, state__in=(RunState.QUEUED, RunState.RUNNING)
+                ).values("release_id")
+            )
             .order_by("pk")
             .values_list("pk", flat=True)
         )
-        runs = list(
+        if not release_ids:
+            return []
+        # Every live run of these releases, and the wanted runs not finished, in one read.
+        rows = list(
             ValidationRun.objects.select_for_update(of=("self",))
             .select_related("release", "user")
-            .filter(pk__in=wanted, state__in=(RunState.QUEUED, RunState.RUNNING))
+            .filter(
+                Q(pk__in=wanted, state__in=(RunState.QUEUED, RunState.RUNNING))
+                | (Q(release_id__in=release_ids) & _alive(now))
+            )
             .order_by("pk")
         )
-        holders = dict(
-            ValidationRun.objects.filter(
-                release_id__in=release_ids, state=RunState.RUNNING, started_at__gte=live_since
-            )
-            .exclude(pk__in=wanted)
-            .values_list("release_id", "pk")
-        )
+        holders = {run.release_id: run.pk for run in rows if run.pk not in wanted}
         claimed: list[ValidationRun] = []
-        for run in runs:
+        superseded: list[ValidationRun] = []
+        for run in rows:
+            if run.pk not in wanted:
+                continue
+            if _is_alive(run, now):
+                continue  # its worker is alive and at it
             holder = holders.get(run.release_id)
             if holder is not None:
-                run.state = RunState.FAILED
-                run.finished_at = now
-                run.error = (
-                    f"skipped: validation run #{holder} of release {run.release.version} "
-                    "was running; its results are the ones recorded"
-                )
-                run.save(update_fields=["state", "finished_at", "error"])
+                run.state, run.finished_at, run.superseded_by_id = RunState.DONE, now, holder
+                superseded.append(run)
                 continue
             # Two runs of one release in one call: the first does the work.
             holders[run.release_id] = run.pk
+            run.state, run.attempt, run.heartbeat_at = RunState.RUNNING, attempt, now
+            run.started_at = run.started_at or now
             claimed.append(run)
-        ValidationRun.objects.filter(pk__in=[run.pk for run in claimed]).update(
-            state=RunState.RUNNING, started_at=Coalesce("started_at", now)
-        )
-    for run in claimed:
-        run.state = RunState.RUNNING
+        if superseded:
+            _update_rows(ValidationRun, superseded, ("state", "finished_at", "superseded_by"))
+        if claimed:
+            _update_rows(ValidationRun, claimed, ("state", "attempt", "heartbeat_at", "started_at"))
     return claimed
 
 
-@dataclass(frozen=True)
-class _Judged:
-    """A pin as it was judged, and its online result."""
+def _release(runs: Sequence[ValidationRun], attempt: str) -> None:
+    """Give runs back to the queue (their task retries): best effort, the stale run recovery
+    does it otherwise."""
+    try:
+        ValidationRun.objects.filter(
+            pk__in=[run.pk for run in runs], state=RunState.RUNNING, attempt=attempt
+        ).update(state=RunState.QUEUED, attempt="")
+    except TRANSIENT_ERRORS:
+        logger.warning("validation runs %s not given back to the queue", [r.pk for r in runs])
 
-    pin: PinToCheck
-    result: PinResult
+
+@contextmanager
+def _heartbeat(run_ids: Sequence[int], attempt: str) -> Iterator[None]:
+    """While the body runs, say every ``REGISTRY_VALIDATION_HEARTBEAT`` seconds that these
+    runs' worker is alive (from a thread of its own, with its own connection; a run shorter
+    than one interval writes nothing)."""
+    interval = float(getattr(settings, "REGISTRY_VALIDATION_HEARTBEAT", 20))
+    stop = threading.Event()
+
+    def beat() -> None:
+        try:
+            while not stop.wait(interval):
+                ValidationRun.objects.filter(
+                    pk__in=list(run_ids), state=RunState.RUNNING, attempt=attempt
+                ).update(heartbeat_at=timezone.now())
+        except Exception:
+            logger.exception("validation runs %s: heartbeat stopped", list(run_ids))
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=beat, name="validation-heartbeat", daemon=True)
+    if interval > 0:
+        thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        if thread.is_alive():
+            thread.join()
 
 
-def _pin_to_check(
-    index: int,
-    *,
-    name: str,
-    tag: str,
-    commit_sha: str | None,
-    package_version: str | None,
-    url: str,
-    git_url: str,
-    package_name: str,
-) -> PinToCheck:
-    return PinToCheck(
-        index=index,
-        name=name,
-        tag=tag,
-        commit_sha=commit_sha,
-        package_version=package_version,
-        url=pin_url(
-            name,
-            url=url or None,
-            git_url=git_url or None,
-            template=getattr(settings, "REGISTRY_GIT_URL_TEMPLATE", None),
-        ),
-        package_name=package_name or None,
+def recover_stale_runs() -> list[int]:
+    """Send again the runs whose worker died: queued runs whose task was never carried out
+    and running runs whose worker stopped saying it is alive, for
+    ``REGISTRY_VALIDATION_STALE_AFTER`` seconds. One task for all of them; its claim takes a
+    run over only if its worker is still silent. The ids of the runs sent again."""
+    now = timezone.now()
+    cutoff = _stale_before(now)
+    stale = Q(state__in=(RunState.QUEUED, RunState.RUNNING)) & (
+        Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, queued_at__lt=cutoff)
     )
-
-
-def _gather(
-    runs: Sequence[ValidationRun],
-    *,
-    policy: GitPolicy,
-    package_index: PackageIndex | None,
-    concurrency: int,
-) -> dict[int, dict[int, _Judged]]:
-    """Every pin of these runs' releases judged, by release id and pin id."""
-    rows = (
-        RepositoryPin.objects.filter(release_id__in={run.release_id for run in runs})
-        .order_by("release_id", "position", "pk")
-        .values_list(*_PIN_COLUMNS)
-    )
-    keys: list[tuple[int, int]] = []
-    pins: list[PinToCheck] = []
-    positions: dict[int, int] = {}
-    for pk, release_id, name, git_url, package_name, tag, sha, version, url in rows:
-        index = positions.get(release_id, 0)
-        positions[release_id] = index + 1
-        keys.append((release_id, pk))
-        pins.append(
-            _pin_to_check(
-                index,
-                name=name,
-                tag=tag,
-                commit_sha=sha,
-                package_version=version,
-                url=url,
-                git_url=git_url,
-                package_name=package_name,
-            )
+    task_id = str(uuid.uuid4())
+    with transaction.atomic():
+        run_ids = list(
+            ValidationRun.objects.select_for_update(skip_locked=True)
+            .filter(stale)
+            .order_by("pk")
+            .values_list("pk", flat=True)
         )
-    results = validate_pins(
-        pins, policy=policy, package_index=package_index, concurrency=concurrency
-    )
-    judged: dict[int, dict[int, _Judged]] = {}
-    for (release_id, pk), pin, result in zip(keys, pins, results, strict=True):
-        judged.setdefault(release_id, {})[pk] = _Judged(pin, result)
-    return judged
+        if not run_ids:
+            return []
+        # Running ones go back to the queue: the worker that held them is gone.
+        ValidationRun.objects.filter(pk__in=run_ids).update(
+            state=RunState.QUEUED, attempt="", heartbeat_at=now, task_id=task_id
+        )
+        transaction.on_commit(lambda: enqueue(run_ids, task_id=task_id))
+    logger.warning("validation runs %s sent again (their worker died or never came)", run_ids)
+    return run_ids
 
 
 @dataclass
 class _Stored:
-    """What recording needs of a stored pin (plain values: no model instance per pin)."""
+    """A stored pin as a run reads it (plain values: no model instance per pin)."""
 
     pk: int
     release_id: int
@@ -385,47 +444,192 @@ class _Stored:
     commit_sha: str | None
     package_version: str | None
     url: str
+    previous_commit_sha: str | None
     findings: list[dict[str, Any]]
     validation_state: str
 
 
+@dataclass
+class _Gathered:
+    """Every pin of the claimed runs' releases as read, judged; and each release's revision
+    when it was read (recording trusts the read while the revision is the same)."""
+
+    pins: dict[int, list[tuple[_Stored, PinToCheck, PinResult]]]
+    revisions: dict[int, int]
+
+
+class _Urls:
+    """:func:`pin_url` once per distinct (name, URL, repository URL)."""
+
+    def __init__(self) -> None:
+        self.template = getattr(settings, "REGISTRY_GIT_URL_TEMPLATE", None)
+        self.known: dict[tuple[str, str, str], str | None] = {}
+
+    def __call__(self, name: str, url: str, git_url: str) -> str | None:
+        key = (name, url, git_url)
+        if key not in self.known:
+            self.known[key] = pin_url(
+                name, url=url or None, git_url=git_url or None, template=self.template
+            )
+        return self.known[key]
+
+
+def _to_check(index: int, pin: _Stored, urls: _Urls) -> PinToCheck:
+    return PinToCheck(
+        index=index,
+        name=pin.name,
+        tag=pin.tag,
+        commit_sha=pin.commit_sha,
+        package_version=pin.package_version,
+        url=urls(pin.name, pin.url, pin.git_url),
+        package_name=pin.package_name or None,
+    )
+
+
+def _read_pins(release_ids: Sequence[int], *, lock: bool = False) -> QuerySet[Any, Any]:
+    pins = RepositoryPin.objects.filter(release_id__in=list(release_ids))
+    if lock:
+        pins = pins.select_for_update(of=("self",))
+    return pins.order_by("release_id", "position", "pk").values_list(
+        *_PIN_COLUMNS, "previous_commit_sha", "findings", "validation_state", "release__revision"
+    )
+
+
+def _gather(
+    runs: Sequence[ValidationRun],
+    *,
+    policy: GitPolicy,
+    package_index: PackageIndex | None,
+    concurrency: int,
+    clones: CloneCache | None = None,
+) -> _Gathered:
+    """Every pin of these runs' releases read and judged. The remotes are listed while the
+    pins are read: their distinct URLs come first, from a read of a few rows."""
+    release_ids = sorted({run.release_id for run in runs})
+    urls = _Urls()
+    remotes: list[str] = []
+    for name, url, git_url in (
+        RepositoryPin.objects.filter(release_id__in=release_ids)
+        .order_by()
+        .values_list("repository__name", "url", "repository__git_url")
+        .distinct()
+    ):
+        remote = urls(name, url, git_url)
+        if remote is not None and remote not in remotes:
+            remotes.append(remote)
+    stored: list[_Stored] = []
+    pins: list[PinToCheck] = []
+    revisions: dict[int, int] = {}
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="validation-listing") as listing:
+        answers_later = listing.submit(list_remotes, remotes, policy, concurrency=concurrency)
+        positions: dict[int, int] = {}
+        for row in _read_pins(release_ids):
+            pin = _Stored(*row[:-1])
+            revisions[pin.release_id] = row[-1]
+            index = positions.get(pin.release_id, 0)
+            positions[pin.release_id] = index + 1
+            stored.append(pin)
+            pins.append(_to_check(index, pin, urls))
+        packages = (
+            lookup_packages(pins, package_index, concurrency=concurrency)
+            if package_index is not None
+            else None
+        )
+        answers = answers_later.result()
+    # A pin written between the two reads may name a remote not listed yet.
+    late = [pin.url for pin in pins if pin.url is not None and pin.url not in answers]
+    if late:
+        answers.update(list_remotes(late, policy, concurrency=concurrency))
+    results = judge_pins(pins, answers, packages)
+    moved = [
+        (position, pin.previous_commit_sha)
+        for position, pin in enumerate(stored)
+        if pin.previous_commit_sha and pin.commit_sha and pins[position].url is not None
+        and isinstance(answers.get(pins[position].url), RemoteTags)
+    ]  # fmt: skip
+    if moved:
+        results = _with_backports(results, moved, clones, concurrency)
+    gathered = _Gathered({}, revisions)
+    for pin, check, result in zip(stored, pins, results, strict=True):
+        gathered.pins.setdefault(pin.release_id, []).append((pin, check, result))
+    return gathered
+
+
+def _with_backports(
+    results: list[PinResult],
+    moved: Sequence[tuple[int, str | None]],
+    clones: CloneCache | None,
+    concurrency: int,
+) -> list[PinResult]:
+    """Backport safety for the pins whose commit changed: one cached clone per repository
+    (checks of one repository in turn, repositories side by side)."""
+    cache = clones or clone_cache_from_settings()
+    by_url: dict[str, list[tuple[int, str]]] = {}
+    for position, previous in moved:
+        by_url.setdefault(str(results[position].pin.url), []).append((position, str(previous)))
+
+    def check(pairs: list[tuple[int, str]]) -> list[tuple[int, list[Finding]]]:
+        return [
+            (position, backport_findings(results[position].pin, previous, cache))
+            for position, previous in pairs
+        ]
+
+    found = list(results)
+    with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(by_url)))) as pool:
+        for answered in pool.map(check, by_url.values()):
+            for position, findings in answered:
+                if findings:
+                    result = found[position]
+                    found[position] = replace(result, findings=result.findings + tuple(findings))
+    return found
+
+
 def _record(
     runs: Sequence[ValidationRun],
-    judged: dict[int, dict[int, _Judged]],
+    gathered: _Gathered,
+    attempt: str,
     progress: Progress | None = None,
-) -> None:
+) -> list[ValidationRun]:
     """Write the results of these runs' releases and finish the runs: one transaction and a
     constant number of queries for all of them, one change (revision bump and
-    ``release_changed``) per release whose pins' results changed."""
+    ``release_changed``) per release whose pins' results changed. Returns the runs this
+    execution still owned (a run taken over by another execution is left to it)."""
     now = timezone.now()
     release_ids = sorted({run.release_id for run in runs})
     first = runs[0]
     with changes.batch(changes.VALIDATION, user=first.user, actor=first.requested_by) as batch:
-        list(
+        revisions = dict(
             Release.objects.select_for_update()
             .filter(pk__in=release_ids)
             .order_by("pk")
+            .values_list("pk", "revision")
+        )
+        owned = set(
+            ValidationRun.objects.select_for_update()
+            .filter(pk__in=[run.pk for run in runs], state=RunState.RUNNING, attempt=attempt)
             .values_list("pk", flat=True)
         )
-        by_release: dict[int, list[_Stored]] = {}
-        for row in (
-            RepositoryPin.objects.select_for_update(of=("self",))
-            .filter(release_id__in=release_ids)
-            .order_by("release_id", "position", "pk")
-            .values_list(*_PIN_COLUMNS, "findings", "validation_state")
-        ):
-            stored = _Stored(*row)
-            by_release.setdefault(stored.release_id, []).append(stored)
+        runs = [run for run in runs if run.pk in owned]
+        # A release written since its pins were read (its revision moved on): read again, and
+        # judge only the pins whose values are still the ones judged.
+        moved = [pk for pk in revisions if revisions[pk] != gathered.revisions.get(pk)]
+        reread: dict[int, list[_Stored]] = {}
+        for row in _read_pins(moved, lock=True) if moved else ():
+            pin = _Stored(*row[:-1])
+            reread.setdefault(pin.release_id, []).append(pin)
         changed: dict[int, _Stored] = {}
         refreshed: list[int] = []
+        whole: list[int] = []
         for run in runs:
+            if run.release_id in reread or run.release_id in moved:
+                pins = _still_judged(reread.get(run.release_id, []), gathered, run.release_id)
+                refreshed.extend(pin.pk for pin, entry in pins if entry is not None)
+            else:
+                pins = [(pin, (check, result)) for pin, check, result in gathered.pins.get(
+                    run.release_id, [])]  # fmt: skip
+                whole.append(run.release_id)
             with batch.attributed(changes.VALIDATION, user=run.user, actor=run.requested_by):
-                changed_here = _judge_stored(
-                    run,
-                    by_release.get(run.release_id, []),
-                    judged.get(run.release_id, {}),
-                    refreshed,
-                )
+                changed_here = _judge_stored(run, pins)
                 if changed_here:
                     batch.report(
                         run.release_id,
@@ -437,6 +641,11 @@ def _record(
             run.finished_at = now
             if progress is not None:
                 progress(run.release.version)
+        # The time of the check is every judged pin's (no history record: only it is new).
+        if whole:
+            RepositoryPin.objects.filter(release_id__in=whole).update(validated_at=now)
+        if refreshed:
+            RepositoryPin.objects.filter(pk__in=refreshed).update(validated_at=now)
         if changed:
             # Model instances only for the pins that changed: their history records need them.
             instances = list(RepositoryPin.objects.filter(pk__in=list(changed)))
@@ -445,26 +654,68 @@ def _record(
                 instance.findings = result.findings
                 instance.validation_state = result.validation_state
                 instance.validated_at = now
-            _update_rows(RepositoryPin, instances, ("findings", "validation_state", "validated_at"))
+            _update_rows(RepositoryPin, instances, ("findings", "validation_state"))
             # What simple_history's bulk_update_with_history does after its bulk_update.
             RepositoryPin.history.bulk_history_create(
                 instances, batch_size=500, update=True, **changes.history_defaults()
             )
-        if refreshed:
-            # Only the time of the check is new: no history record, no change of the release.
-            RepositoryPin.objects.filter(pk__in=refreshed).update(validated_at=now)
         _finish(runs)
+    return runs
+
+
+def _still_judged(
+    pins: Sequence[_Stored], gathered: _Gathered, release_id: int
+) -> list[tuple[_Stored, tuple[PinToCheck, PinResult] | None]]:
+    """The pins of a release written since they were read, each with its judgement when its
+    values are still the ones judged (else ``None``: its result was about values it no longer
+    has)."""
+    judged = {
+        pin.pk: (pin, check, result) for pin, check, result in gathered.pins.get(release_id, [])
+    }
+    urls = _Urls()
+    out: list[tuple[_Stored, tuple[PinToCheck, PinResult] | None]] = []
+    for index, pin in enumerate(pins):
+        entry = judged.get(pin.pk)
+        same = (
+            entry is not None
+            and entry[1] == _to_check(index, pin, urls)
+            and entry[0].previous_commit_sha == pin.previous_commit_sha
+        )
+        out.append((pin, (entry[1], entry[2]) if same and entry is not None else None))
+    return out
 
 
 def _finish(runs: Sequence[ValidationRun]) -> None:
-    """Store the runs' state, finish time, counts and results."""
+    """Store the runs' state, finish time, counts and results; the runs that deferred to them
+    (superseded, see :func:`_claim`) take the same counts and results."""
     _update_rows(ValidationRun, runs, ("state", "finished_at", "counts", "results"))
+    if runs:
+        with connection.cursor() as cursor:
+            cursor.executemany(
+                "UPDATE releases_validationrun SET counts = %s, results = %s "
+                "WHERE superseded_by_id = %s AND state = %s",
+                [
+                    [
+                        ValidationRun._meta.get_field("counts").get_db_prep_save(
+                            run.counts, connection
+                        ),
+                        ValidationRun._meta.get_field("results").get_db_prep_save(
+                            run.results, connection
+                        ),
+                        run.pk,
+                        RunState.DONE,
+                    ]
+                    for run in runs
+                ],
+            )
 
 
 def _update_rows(model: type[Model], rows: Sequence[Model], names: Sequence[str]) -> None:
     """Write these fields of these rows with ONE statement run for every row
     (``executemany``): Django's ``bulk_update`` builds a CASE per field and row, which takes
     seconds of Python for thousands of pins."""
+    if not rows:
+        return
     meta = model._meta
     fields: list[Field[Any, Any]] = [meta.get_field(name) for name in names]  # type: ignore[misc]
     quote = connection.ops.quote_name
@@ -484,36 +735,23 @@ def _update_rows(model: type[Model], rows: Sequence[Model], names: Sequence[str]
 
 def _judge_stored(
     run: ValidationRun,
-    pins: Sequence[_Stored],
-    judged: dict[int, _Judged],
-    refreshed: list[int],
+    pins: Sequence[tuple[_Stored, tuple[PinToCheck, PinResult] | None]],
 ) -> list[_Stored]:
     """Apply the results to the stored pins of one release and fill the run's state, counts
     and results; the pins whose findings or state changed."""
     changed: list[_Stored] = []
     results: list[dict[str, Any]] = []
     counts = empty_counts()
-    for index, pin in enumerate(pins):
-        entry = judged.get(pin.pk)
+    for index, (pin, entry) in enumerate(pins):
         commit: str | None = None
-        if entry is not None and entry.pin == _pin_to_check(
-            index,
-            name=pin.name,
-            tag=pin.tag,
-            commit_sha=pin.commit_sha,
-            package_version=pin.package_version,
-            url=pin.url,
-            git_url=pin.git_url,
-            package_name=pin.package_name,
-        ):
-            online = [finding.as_dict() for finding in entry.result.findings]
+        if entry is not None:
+            result = entry[1]
+            online = [finding.as_dict() for finding in result.findings]
             findings, state = with_online_findings(pin.findings, online)
             if findings != pin.findings or state != pin.validation_state:
                 pin.findings, pin.validation_state = findings, state
                 changed.append(pin)
-            else:
-                refreshed.append(pin.pk)
-            commit = entry.result.resolved_sha
+            commit = result.resolved_sha
         counts[pin.validation_state] = counts.get(pin.validation_state, 0) + 1
         results.append(
             {
