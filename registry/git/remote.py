@@ -19,8 +19,8 @@ import signal
 import subprocess
 import tempfile
 import threading
-from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -119,6 +119,35 @@ def list_remotes(
         return {}
     with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(distinct)))) as pool:
         return dict(zip(distinct, pool.map(one, distinct), strict=True))
+
+
+def iter_remotes(
+    urls: Iterable[str], policy: GitPolicy, *, concurrency: int = 8
+) -> Iterator[tuple[str, RemoteTags | GitRemoteError]]:
+    """:func:`list_remotes` answer by answer, as each listing ends. The listings start at
+    once, when this is called (a caller can read or compute meanwhile, and judge the pins of
+    one remote while the others are still being listed)."""
+    distinct = list(dict.fromkeys(urls))
+
+    def one(url: str) -> tuple[str, RemoteTags | GitRemoteError]:
+        try:
+            return url, list_tags(url, policy)
+        except GitRemoteError as error:
+            return url, error
+
+    if not distinct:
+        return iter(())
+    pool = ThreadPoolExecutor(
+        max_workers=max(1, min(concurrency, len(distinct))), thread_name_prefix="ls-remote"
+    )
+    futures = [pool.submit(one, url) for url in distinct]
+    pool.shutdown(wait=False)  # the threads end with their listings
+
+    def answers() -> Iterator[tuple[str, RemoteTags | GitRemoteError]]:
+        for done in as_completed(futures):
+            yield done.result()
+
+    return answers()
 
 
 def parse_ls_remote(output: str) -> dict[str, RemoteTag]:

@@ -53,20 +53,20 @@ from typing import Any
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, transaction
-from django.db.models import CharField, Field, Model, Q, QuerySet, Value
-from django.db.models.functions import Cast, Concat
+from django.db.models import CharField, Field, Model, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Cast, Coalesce, Concat
 from django.utils import timezone
 
 from registry.git.clones import CloneCache, clone_cache_from_settings
 from registry.git.policy import GitPolicy, policy_from_settings
-from registry.git.remote import RemoteTags, list_remotes
+from registry.git.remote import RemoteTags, iter_remotes
 from registry.git.urls import pin_url
 from releases import changes
 from releases.manifests.model import Finding
 from releases.models import LIVE_STATUSES, Release, RepositoryPin
 from releases.pin_state import with_online_findings
 
-from .checks import PinResult, PinToCheck, judge_pins
+from .checks import PinResult, PinToCheck, RemoteAnswer, judge_pin
 from .models import RunState, ValidationRun, empty_counts
 from .online import DEFAULT_CONCURRENCY, backport_findings, lookup_packages
 from .package_index import PackageIndex, package_index_from_settings
@@ -264,20 +264,28 @@ def execute_runs(
 def fail_runs(run_ids: Iterable[int], message: str) -> int:
     """Mark the unfinished runs among these ``failed`` with ``message`` (and the runs that
     deferred to them, see :func:`_claim`); how many were."""
-    ids = list(run_ids)
     now = timezone.now()
-    failed = ValidationRun.objects.filter(
-        pk__in=ids, state__in=(RunState.QUEUED, RunState.RUNNING)
-    ).update(state=RunState.FAILED, error=message[:2000], finished_at=now)
-    ValidationRun.objects.filter(superseded_by__in=ids, results=[]).update(
-        state=RunState.FAILED,
-        error=Concat(
-            Value("validation run #"),
-            Cast("superseded_by_id", CharField()),
-            Value(", which was validating this release, failed: " + message[:1800]),
-        ),
-    )
-    return failed
+    with transaction.atomic():
+        ids = list(
+            ValidationRun.objects.filter(
+                pk__in=list(run_ids), state__in=(RunState.QUEUED, RunState.RUNNING)
+            ).values_list("pk", flat=True)
+        )
+        if not ids:
+            return 0
+        ValidationRun.objects.filter(pk__in=ids).update(
+            state=RunState.FAILED, error=message[:2000], finished_at=now
+        )
+        ValidationRun.objects.filter(superseded_by__in=ids, state=RunState.DONE).update(
+            state=RunState.FAILED,
+            finished_at=now,
+            error=Concat(
+                Value("validation run #"),
+                Cast("superseded_by_id", CharField()),
+                Value(", which was validating this release, failed: " + message[:1800]),
+            ),
+        )
+    return len(ids)
 
 
 def _stale_before(now: datetime) -> datetime:
@@ -357,7 +365,12 @@ def _claim(run_ids: Sequence[int], attempt: str) -> list[ValidationRun]:
         if superseded:
             _update_rows(ValidationRun, superseded, ("state", "finished_at", "superseded_by"))
         if claimed:
-            _update_rows(ValidationRun, claimed, ("state", "attempt", "heartbeat_at", "started_at"))
+            ValidationRun.objects.filter(pk__in=[run.pk for run in claimed]).update(
+                state=RunState.RUNNING,
+                attempt=attempt,
+                heartbeat_at=now,
+                started_at=Coalesce("started_at", now),
+            )
     return claimed
 
 
@@ -450,11 +463,23 @@ class _Stored:
 
 
 @dataclass
+class _Judged:
+    """A pin as read and judged: the run's result, and the findings and state it gives the
+    pin (:func:`releases.pin_state.with_online_findings`)."""
+
+    stored: _Stored
+    check: PinToCheck
+    result: PinResult
+    findings: list[dict[str, Any]]
+    state: str
+
+
+@dataclass
 class _Gathered:
     """Every pin of the claimed runs' releases as read, judged; and each release's revision
     when it was read (recording trusts the read while the revision is the same)."""
 
-    pins: dict[int, list[tuple[_Stored, PinToCheck, PinResult]]]
+    pins: dict[int, list[_Judged]]
     revisions: dict[int, int]
 
 
@@ -503,8 +528,9 @@ def _gather(
     concurrency: int,
     clones: CloneCache | None = None,
 ) -> _Gathered:
-    """Every pin of these runs' releases read and judged. The remotes are listed while the
-    pins are read: their distinct URLs come first, from a read of a few rows."""
+    """Every pin of these runs' releases read and judged. The remotes' distinct URLs are read
+    first (a few rows), and listed while the pins are read; each remote's pins are judged as
+    its answer comes."""
     release_ids = sorted({run.release_id for run in runs})
     urls = _Urls()
     remotes: list[str] = []
@@ -517,41 +543,61 @@ def _gather(
         remote = urls(name, url, git_url)
         if remote is not None and remote not in remotes:
             remotes.append(remote)
+    answers_coming = iter_remotes(remotes, policy, concurrency=concurrency)
     stored: list[_Stored] = []
     pins: list[PinToCheck] = []
     revisions: dict[int, int] = {}
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="validation-listing") as listing:
-        answers_later = listing.submit(list_remotes, remotes, policy, concurrency=concurrency)
-        positions: dict[int, int] = {}
-        for row in _read_pins(release_ids):
-            pin = _Stored(*row[:-1])
-            revisions[pin.release_id] = row[-1]
-            index = positions.get(pin.release_id, 0)
-            positions[pin.release_id] = index + 1
-            stored.append(pin)
-            pins.append(_to_check(index, pin, urls))
-        packages = (
-            lookup_packages(pins, package_index, concurrency=concurrency)
-            if package_index is not None
-            else None
-        )
-        answers = answers_later.result()
-    # A pin written between the two reads may name a remote not listed yet.
-    late = [pin.url for pin in pins if pin.url is not None and pin.url not in answers]
-    if late:
-        answers.update(list_remotes(late, policy, concurrency=concurrency))
-    results = judge_pins(pins, answers, packages)
+    by_url: dict[str | None, list[int]] = {}
+    positions: dict[int, int] = {}
+    for row in _read_pins(release_ids):
+        pin = _Stored(*row[:-1])
+        revisions[pin.release_id] = row[-1]
+        index = positions.get(pin.release_id, 0)
+        positions[pin.release_id] = index + 1
+        check = _to_check(index, pin, urls)
+        by_url.setdefault(check.url, []).append(len(pins))
+        stored.append(pin)
+        pins.append(check)
+    packages = (
+        lookup_packages(pins, package_index, concurrency=concurrency)
+        if package_index is not None
+        else {}
+    )
+    results: list[PinResult | None] = [None] * len(pins)
+    answers: dict[str, RemoteAnswer] = {}
+
+    def judge(url: str | None, answer: RemoteAnswer | None) -> None:
+        for position in by_url.pop(url, ()):
+            pin = pins[position]
+            key = pin.package_key
+            results[position] = judge_pin(pin, answer, packages.get(key) if key else None)
+
+    judge(None, None)
+    for url, answer in answers_coming:
+        answers[url] = answer
+        judge(url, answer)
+    if by_url:
+        # A pin written between the two reads may name a remote not listed yet.
+        for url, answer in iter_remotes([u for u in by_url if u], policy, concurrency=concurrency):
+            answers[url] = answer
+            judge(url, answer)
+    judged = [result for result in results if result is not None]
     moved = [
         (position, pin.previous_commit_sha)
         for position, pin in enumerate(stored)
         if pin.previous_commit_sha and pin.commit_sha and pins[position].url is not None
-        and isinstance(answers.get(pins[position].url), RemoteTags)
+        and isinstance(answers.get(str(pins[position].url)), RemoteTags)
     ]  # fmt: skip
     if moved:
-        results = _with_backports(results, moved, clones, concurrency)
+        judged = _with_backports(judged, moved, clones, concurrency)
     gathered = _Gathered({}, revisions)
-    for pin, check, result in zip(stored, pins, results, strict=True):
-        gathered.pins.setdefault(pin.release_id, []).append((pin, check, result))
+    for pin, check, result in zip(stored, pins, judged, strict=True):
+        findings, state = with_online_findings(
+            pin.findings, [finding.as_dict() for finding in result.findings]
+        )
+        gathered.pins.setdefault(pin.release_id, []).append(
+            _Judged(pin, check, result, findings, state)
+        )
     return gathered
 
 
@@ -621,12 +667,11 @@ def _record(
         refreshed: list[int] = []
         whole: list[int] = []
         for run in runs:
-            if run.release_id in reread or run.release_id in moved:
+            if run.release_id in moved:
                 pins = _still_judged(reread.get(run.release_id, []), gathered, run.release_id)
                 refreshed.extend(pin.pk for pin, entry in pins if entry is not None)
             else:
-                pins = [(pin, (check, result)) for pin, check, result in gathered.pins.get(
-                    run.release_id, [])]  # fmt: skip
+                pins = [(entry.stored, entry) for entry in gathered.pins.get(run.release_id, [])]
                 whole.append(run.release_id)
             with batch.attributed(changes.VALIDATION, user=run.user, actor=run.requested_by):
                 changed_here = _judge_stored(run, pins)
@@ -665,23 +710,26 @@ def _record(
 
 def _still_judged(
     pins: Sequence[_Stored], gathered: _Gathered, release_id: int
-) -> list[tuple[_Stored, tuple[PinToCheck, PinResult] | None]]:
+) -> list[tuple[_Stored, _Judged | None]]:
     """The pins of a release written since they were read, each with its judgement when its
     values are still the ones judged (else ``None``: its result was about values it no longer
-    has)."""
-    judged = {
-        pin.pk: (pin, check, result) for pin, check, result in gathered.pins.get(release_id, [])
-    }
+    has); the judgement's findings and state recomputed from the pin's findings now."""
+    judged = {entry.stored.pk: entry for entry in gathered.pins.get(release_id, [])}
     urls = _Urls()
-    out: list[tuple[_Stored, tuple[PinToCheck, PinResult] | None]] = []
+    out: list[tuple[_Stored, _Judged | None]] = []
     for index, pin in enumerate(pins):
         entry = judged.get(pin.pk)
-        same = (
+        if (
             entry is not None
-            and entry[1] == _to_check(index, pin, urls)
-            and entry[0].previous_commit_sha == pin.previous_commit_sha
-        )
-        out.append((pin, (entry[1], entry[2]) if same and entry is not None else None))
+            and entry.check == _to_check(index, pin, urls)
+            and entry.stored.previous_commit_sha == pin.previous_commit_sha
+        ):
+            findings, state = with_online_findings(
+                pin.findings, [finding.as_dict() for finding in entry.result.findings]
+            )
+            out.append((pin, replace(entry, stored=pin, findings=findings, state=state)))
+        else:
+            out.append((pin, None))
     return out
 
 
@@ -690,24 +738,12 @@ def _finish(runs: Sequence[ValidationRun]) -> None:
     (superseded, see :func:`_claim`) take the same counts and results."""
     _update_rows(ValidationRun, runs, ("state", "finished_at", "counts", "results"))
     if runs:
-        with connection.cursor() as cursor:
-            cursor.executemany(
-                "UPDATE releases_validationrun SET counts = %s, results = %s "
-                "WHERE superseded_by_id = %s AND state = %s",
-                [
-                    [
-                        ValidationRun._meta.get_field("counts").get_db_prep_save(
-                            run.counts, connection
-                        ),
-                        ValidationRun._meta.get_field("results").get_db_prep_save(
-                            run.results, connection
-                        ),
-                        run.pk,
-                        RunState.DONE,
-                    ]
-                    for run in runs
-                ],
-            )
+        holder = ValidationRun.objects.filter(pk=OuterRef("superseded_by_id"))
+        ValidationRun.objects.filter(
+            superseded_by__in=[run.pk for run in runs], state=RunState.DONE
+        ).update(
+            counts=Subquery(holder.values("counts")), results=Subquery(holder.values("results"))
+        )
 
 
 def _update_rows(model: type[Model], rows: Sequence[Model], names: Sequence[str]) -> None:
@@ -734,10 +770,9 @@ def _update_rows(model: type[Model], rows: Sequence[Model], names: Sequence[str]
 
 
 def _judge_stored(
-    run: ValidationRun,
-    pins: Sequence[tuple[_Stored, tuple[PinToCheck, PinResult] | None]],
+    run: ValidationRun, pins: Sequence[tuple[_Stored, _Judged | None]]
 ) -> list[_Stored]:
-    """Apply the results to the stored pins of one release and fill the run's state, counts
+    """Give the stored pins of one release their judgements and fill the run's state, counts
     and results; the pins whose findings or state changed."""
     changed: list[_Stored] = []
     results: list[dict[str, Any]] = []
@@ -745,13 +780,10 @@ def _judge_stored(
     for index, (pin, entry) in enumerate(pins):
         commit: str | None = None
         if entry is not None:
-            result = entry[1]
-            online = [finding.as_dict() for finding in result.findings]
-            findings, state = with_online_findings(pin.findings, online)
-            if findings != pin.findings or state != pin.validation_state:
-                pin.findings, pin.validation_state = findings, state
+            if entry.findings != pin.findings or entry.state != pin.validation_state:
+                pin.findings, pin.validation_state = entry.findings, entry.state
                 changed.append(pin)
-            commit = result.resolved_sha
+            commit = entry.result.resolved_sha
         counts[pin.validation_state] = counts.get(pin.validation_state, 0) + 1
         results.append(
             {
