@@ -202,13 +202,17 @@ def run_git_status(
     remote: RemoteUrl,
     cwd: Path | None = None,
     extra_config: Mapping[str, str] | None = None,
+    offline: bool = False,
 ) -> tuple[int, str, str]:
     """Like :func:`run_git` but for commands whose exit status is an answer
     (``merge-base --is-ancestor``): ``(status, stdout, safe error line)``; only a timeout
-    raises."""
+    raises. ``offline``: git may contact no remote at all (a partial clone would otherwise
+    fetch a missing object by itself, one object at a time and outside our records)."""
     git = policy.git_path()
     home = empty_home()
     environment = git_environment(policy, remote, home, extra_config=extra_config)
+    if offline:
+        environment["GIT_ALLOW_PROTOCOL"] = ""
     logger.debug("git %s (%s)", args[0], remote.url)
     process = subprocess.Popen(
         [git, *args],

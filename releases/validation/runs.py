@@ -156,6 +156,7 @@ def validate_release_now(
     policy: GitPolicy | None = None,
     package_index: PackageIndex | None = None,
     concurrency: int | None = None,
+    clones: CloneCache | None = None,
 ) -> ValidationRun:
     """Validate ``release`` in this process and return its finished run (``--wait``)."""
     return validate_releases_now(
@@ -165,6 +166,7 @@ def validate_release_now(
         policy=policy,
         package_index=package_index,
         concurrency=concurrency,
+        clones=clones,
     )[0]
 
 
@@ -177,6 +179,7 @@ def validate_releases_now(
     package_index: PackageIndex | None = None,
     concurrency: int | None = None,
     progress: Progress | None = None,
+    clones: CloneCache | None = None,
 ) -> list[ValidationRun]:
     """A run per release, carried out together in this process, without Celery."""
     user = user if getattr(user, "pk", None) else None
@@ -192,6 +195,7 @@ def validate_releases_now(
         package_index=package_index,
         concurrency=concurrency,
         progress=progress,
+        clones=clones,
     )
 
 

@@ -352,5 +352,4 @@ def test_recording_results_takes_the_same_queries_for_20_and_200_pins(settings) 
         assert finished.counts["unreachable"] == size
         assert [f["code"] for f in finished.results[-1]["findings"]] == ["url-refused"]
         counted[size] = len(queries)
-        print(*(q["sql"][:150] for q in queries.captured_queries), sep="\n")
     assert counted[200] == counted[20] <= 20, counted
