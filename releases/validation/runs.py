@@ -811,7 +811,8 @@ def latest_run(release: Release, *, finished: bool = True) -> ValidationRun | No
     """The release's newest run (the newest finished one by default)."""
     runs = ValidationRun.objects.filter(release=release)
     if finished:
-        runs = runs.filter(state=RunState.DONE)
+        # A superseded run has no results of its own: the run it deferred to is the one.
+        runs = runs.filter(state=RunState.DONE, superseded_by__isnull=True)
     return runs.order_by("-queued_at", "-pk").first()
 
 

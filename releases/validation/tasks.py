@@ -46,3 +46,9 @@ def execute_validation_runs(self: Task, run_ids: list[int]) -> dict[str, str]:
 def validate_live_releases() -> list[int]:
     """Queue a run of every live release (the beat schedule's task)."""
     return [run.pk for run in runs.validate_live_releases()]
+
+
+@shared_task(name="releases.validation.recover_stale_runs")
+def recover_stale_runs() -> list[int]:
+    """Send again the runs whose worker died or whose task never came (every 30 s)."""
+    return runs.recover_stale_runs()
