@@ -568,13 +568,17 @@ def _gather(
         else {}
     )
     results: list[PinResult | None] = [None] * len(pins)
+    # What each result makes of its pin, computed while other remotes are still listed.
+    applied: list[tuple[list[dict[str, Any]], str] | None] = [None] * len(pins)
     answers: dict[str, RemoteAnswer] = {}
 
     def judge(url: str | None, answer: RemoteAnswer | None) -> None:
         for position in by_url.pop(url, ()):
             pin = pins[position]
             key = pin.package_key
-            results[position] = judge_pin(pin, answer, packages.get(key) if key else None)
+            result = judge_pin(pin, answer, packages.get(key) if key else None)
+            results[position] = result
+            applied[position] = _apply(stored[position], result)
 
     judge(None, None)
     for url, answer in answers_coming:
@@ -594,15 +598,20 @@ def _gather(
     ]  # fmt: skip
     if moved:
         judged = _with_backports(judged, moved, clones, concurrency)
+        for position, _ in moved:
+            applied[position] = None  # its findings may have grown
     gathered = _Gathered({}, revisions)
-    for pin, check, result in zip(stored, pins, judged, strict=True):
-        findings, state = with_online_findings(
-            pin.findings, [finding.as_dict() for finding in result.findings]
-        )
+    for position, (pin, check, result) in enumerate(zip(stored, pins, judged, strict=True)):
+        findings, state = applied[position] or _apply(pin, result)
         gathered.pins.setdefault(pin.release_id, []).append(
             _Judged(pin, check, result, findings, state)
         )
     return gathered
+
+
+def _apply(pin: _Stored, result: PinResult) -> tuple[list[dict[str, Any]], str]:
+    """The findings and state ``result`` gives ``pin``."""
+    return with_online_findings(pin.findings, [finding.as_dict() for finding in result.findings])
 
 
 def _with_backports(
