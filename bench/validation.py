@@ -170,7 +170,9 @@ def run(args: argparse.Namespace, where: str, tmp: Path) -> None:
         first = best_of(args.repeat, validate, reset=forget_results)
         steady = best_of(args.repeat, validate)
         if args.profile:
-            profile_steady_run(validate)
+            forget_results()
+            profile_run("a run in which every pin's state changes", validate)
+            profile_run("a steady run", validate)
         states = dict.fromkeys(("valid", "invalid"), 0)
         for state in RepositoryPin.objects.values_list("validation_state", flat=True):
             states[state] = states.get(state, 0) + 1
@@ -227,20 +229,20 @@ def run(args: argparse.Namespace, where: str, tmp: Path) -> None:
     print(f"(best of {args.repeat}; total {time.perf_counter() - started:.1f} s)")
 
 
-def profile_steady_run(validate: Callable[[], None]) -> None:
-    """One steady run under cProfile (the top 30 by cumulative time), then its queries."""
+def profile_run(label: str, validate: Callable[[], None]) -> None:
+    """One run under cProfile (the top 30 by cumulative time), then its queries."""
     import cProfile
     import pstats
 
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
+    print(f"--- {label}")
     profiler = cProfile.Profile()
-    profiler.runcall(validate)
-    pstats.Stats(profiler).sort_stats("cumulative").print_stats(30)
     with CaptureQueriesContext(connection) as queries:
-        validate()
-    print(f"queries in one steady run: {len(queries)}")
+        profiler.runcall(validate)
+    pstats.Stats(profiler).sort_stats("cumulative").print_stats(30)
+    print(f"queries: {len(queries)}")
     for query in queries.captured_queries:
         print(f"  {query['time']:>6}s  {query['sql'][:160]}")
 

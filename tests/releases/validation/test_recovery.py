@@ -215,3 +215,34 @@ def test_a_long_run_says_it_is_alive_while_it_lasts(world: World, tmp_path, sett
     assert finished.state == "done"
     stored = ValidationRun.objects.get(pk=run.pk)
     assert stored.heartbeat_at > stored.started_at + timedelta(seconds=0.5)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_runs_stored_failed_as_skipped_read_as_superseded_after_the_migration() -> None:
+    from django.db.migrations.executor import MigrationExecutor
+
+    before = [("releases", "0007_admin_groups")]
+    executor = MigrationExecutor(connection)
+    latest = executor.loader.graph.leaf_nodes("releases")
+    executor.migrate(before)
+    try:
+        old = MigrationExecutor(connection).loader.project_state(before).apps
+        runs = old.get_model("releases", "ValidationRun")
+        release = old.get_model("releases", "Release").objects.create(version="1.4")
+        holder = runs.objects.create(
+            release=release, state="done", counts={"valid": 2}, results=[{"state": "valid"}]
+        )
+        skipped = runs.objects.create(
+            release=release,
+            state="failed",
+            error=f"skipped: validation run #{holder.pk} of release 1.4 was running; "
+            "its results are the ones recorded",
+        )
+        broken = runs.objects.create(release=release, state="failed", error="git went away")
+    finally:
+        MigrationExecutor(connection).migrate(latest)
+
+    ended = {run.pk: run for run in ValidationRun.objects.all()}
+    assert (ended[skipped.pk].state, ended[skipped.pk].superseded_by_id) == ("done", holder.pk)
+    assert (ended[skipped.pk].error, ended[skipped.pk].counts) == ("", {"valid": 2})
+    assert (ended[broken.pk].state, ended[broken.pk].error) == ("failed", "git went away")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 from datetime import timedelta
 
 import pytest
@@ -356,3 +358,27 @@ def test_recording_results_takes_the_same_queries_for_20_and_200_pins(settings) 
     assert counted[(200, "first")] == counted[(20, "first")] <= 20, counted
     # Nothing changed: no pin rows, no history, no revision bump; only the time of the check.
     assert counted[(200, "steady")] == counted[(20, "steady")] <= 14, counted
+
+
+def test_a_token_configured_for_the_host_is_in_no_row_of_a_run(
+    world: World, settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    token = "ghp_rowsMustNotShowThisToken"
+    settings.REGISTRY_GIT_CREDENTIALS = {"127.0.0.1": f"x-access-token:{token}"}
+    caplog.set_level(logging.DEBUG)
+    pins = [
+        *four_pins(world),
+        Pin("org/elsewhere", "v1", None, None, url="git://127.0.0.1:1/x.git"),
+    ]
+    release = store("1.4", pins)
+
+    run = validate_release_now(release, requested_by="zoë")
+
+    assert run.counts["unreachable"] == 2 and run.counts["invalid"] == 1
+    stored = [
+        *ValidationRun.objects.values_list("counts", "results", "error"),
+        *RepositoryPin.objects.values_list("findings", "url"),
+        *RepositoryPin.history.values_list("findings", "url"),
+    ]
+    assert stored and not [row for row in stored if token in json.dumps(row)]
+    assert not [record for record in caplog.records if token in record.getMessage()]
