@@ -214,6 +214,7 @@ def test_a_long_run_says_it_is_alive_while_it_lasts(world: World, tmp_path, sett
     assert seen == [[]]
     assert finished.state == "done"
     stored = ValidationRun.objects.get(pk=run.pk)
+    assert stored.heartbeat_at is not None and stored.started_at is not None
     assert stored.heartbeat_at > stored.started_at + timedelta(seconds=0.5)
 
 
