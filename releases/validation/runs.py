@@ -249,11 +249,14 @@ def execute_runs(
                 [run.pk for run in claimed],
                 f"the run took longer than its time limit ({limit} s, "
                 "REGISTRY_VALIDATION_TIME_LIMIT) and was stopped",
+                attempt=attempt,
             )
         except Exception as error:
             failed = True
             logger.exception("validation runs %s failed", [run.pk for run in claimed])
-            fail_runs([run.pk for run in claimed], f"{type(error).__name__}: {error}")
+            fail_runs(
+                [run.pk for run in claimed], f"{type(error).__name__}: {error}", attempt=attempt
+            )
         finally:
             if owned_index and package_index is not None:
                 package_index.close()
@@ -265,16 +268,27 @@ def execute_runs(
     return [ended[run_id] for run_id in run_ids if run_id in ended]
 
 
-def fail_runs(run_ids: Iterable[int], message: str) -> int:
+def fail_runs(
+    run_ids: Iterable[int],
+    message: str,
+    *,
+    attempt: str | None = None,
+    task_id: str | None = None,
+) -> int:
     """Mark the unfinished runs among these ``failed`` with ``message`` (and the runs that
-    deferred to them, see :func:`_claim`); how many were."""
+    deferred to them, see :func:`_claim`); how many were. With ``attempt``, only the runs
+    that execution still owns (another may have taken one over); with ``task_id``, only
+    the runs still that task's (:func:`recover_stale_runs` gives a run a new task)."""
     now = timezone.now()
     with transaction.atomic():
-        ids = list(
-            ValidationRun.objects.filter(
-                pk__in=list(run_ids), state__in=(RunState.QUEUED, RunState.RUNNING)
-            ).values_list("pk", flat=True)
+        unfinished = ValidationRun.objects.filter(
+            pk__in=list(run_ids), state__in=(RunState.QUEUED, RunState.RUNNING)
         )
+        if attempt is not None:
+            unfinished = unfinished.filter(state=RunState.RUNNING, attempt=attempt)
+        if task_id is not None:
+            unfinished = unfinished.filter(task_id=task_id)
+        ids = list(unfinished.values_list("pk", flat=True))
         if not ids:
             return 0
         ValidationRun.objects.filter(pk__in=ids).update(

@@ -21,7 +21,11 @@ class ValidationTask(Task):
     ) -> None:
         run_ids = list(args[0] if args else kwargs.get("run_ids", ()))
         try:
-            runs.fail_runs(run_ids, f"the validation task failed: {type(exc).__name__}: {exc}")
+            runs.fail_runs(
+                run_ids,
+                f"the validation task failed: {type(exc).__name__}: {exc}",
+                task_id=task_id,
+            )
         except Exception:
             logger.exception("could not mark validation runs %s failed", run_ids)
 
