@@ -96,13 +96,24 @@ class Migration(migrations.Migration):
                 null=True,
                 on_delete=django.db.models.deletion.SET_NULL,
                 related_name="+",
+                db_index=False,
                 to="releases.validationrun",
             ),
         ),
         migrations.AddIndex(
             model_name="validationrun",
             index=models.Index(
-                fields=["state", "heartbeat_at"], name="validationrun_state_heartbeat"
+                condition=models.Q(("state__in", ("queued", "running"))),
+                fields=["heartbeat_at"],
+                name="validationrun_unfinished",
+            ),
+        ),
+        migrations.AddIndex(
+            model_name="validationrun",
+            index=models.Index(
+                condition=models.Q(("superseded_by__isnull", False)),
+                fields=["superseded_by"],
+                name="validationrun_superseded_by",
             ),
         ),
         migrations.RunPython(superseded_not_failed, migrations.RunPython.noop),

@@ -72,6 +72,7 @@ class ValidationRun(models.Model):
         null=True,
         blank=True,
         related_name="+",
+        db_index=False,  # a partial index below: few runs are superseded
         help_text="The run of the same release that was already validating it.",
     )
     # Bookkeeping for runs whose worker died (releases.validation.runs.recover_stale_runs):
@@ -84,7 +85,18 @@ class ValidationRun(models.Model):
         ordering = ["-queued_at", "-pk"]
         indexes = [
             models.Index(fields=["release", "state"], name="validationrun_release_state"),
-            models.Index(fields=["state", "heartbeat_at"], name="validationrun_state_heartbeat"),
+            # Partial: a finished run (nearly all of them) is in neither, so finishing a run
+            # writes two index entries fewer.
+            models.Index(
+                fields=["heartbeat_at"],
+                condition=models.Q(state__in=(RunState.QUEUED, RunState.RUNNING)),
+                name="validationrun_unfinished",
+            ),
+            models.Index(
+                fields=["superseded_by"],
+                condition=models.Q(superseded_by__isnull=False),
+                name="validationrun_superseded_by",
+            ),
         ]
         constraints = [
             models.CheckConstraint(
