@@ -181,16 +181,19 @@ def validate_releases_now(
     progress: Progress | None = None,
     clones: CloneCache | None = None,
 ) -> list[ValidationRun]:
-    """A run per release, carried out together in this process, without Celery."""
-    user = user if getattr(user, "pk", None) else None
-    runs = ValidationRun.objects.bulk_create(
-        [
-            ValidationRun(release=release, requested_by=requested_by[:200], user=user)
-            for release in releases
-        ]
+    """A run per release, carried out together in this process, without Celery. The runs
+    are created claimed (one transaction fewer than creating them queued and claiming them)."""
+    attempt = uuid.uuid4().hex
+    runs, claimed = _create_claimed(
+        list(releases),
+        requested_by=requested_by,
+        user=user if getattr(user, "pk", None) else None,
+        attempt=attempt,
     )
-    return execute_runs(
+    return _carry_out(
         [run.pk for run in runs],
+        claimed,
+        attempt,
         policy=policy,
         package_index=package_index,
         concurrency=concurrency,
@@ -220,7 +223,31 @@ def execute_runs(
     order given. Runs already finished, or running under a live worker, are left as they are
     (idempotent: a task delivered twice does the work once)."""
     attempt = uuid.uuid4().hex
-    claimed = _claim(run_ids, attempt)
+    return _carry_out(
+        run_ids,
+        _claim(run_ids, attempt),
+        attempt,
+        policy=policy,
+        package_index=package_index,
+        concurrency=concurrency,
+        progress=progress,
+        clones=clones,
+    )
+
+
+def _carry_out(
+    run_ids: Sequence[int],
+    claimed: list[ValidationRun],
+    attempt: str,
+    *,
+    policy: GitPolicy | None,
+    package_index: PackageIndex | None,
+    concurrency: int | None,
+    progress: Progress | None,
+    clones: CloneCache | None,
+) -> list[ValidationRun]:
+    """Gather and record the runs claimed under ``attempt``; every one of ``run_ids`` as it
+    ended."""
     failed = False
     if claimed:
         owned_index = package_index is None
@@ -390,6 +417,55 @@ def _claim(run_ids: Sequence[int], attempt: str) -> list[ValidationRun]:
                 started_at=Coalesce("started_at", now),
             )
     return claimed
+
+
+def _create_claimed(
+    releases: Sequence[Release], *, requested_by: str, user: Any, attempt: str
+) -> tuple[list[ValidationRun], list[ValidationRun]]:
+    """A run per release, created as :func:`_claim` would leave it: running under
+    ``attempt``, or superseded by a live run of its release. Every run, and the claimed."""
+    now = timezone.now()
+    with transaction.atomic():
+        release_ids = sorted({release.pk for release in releases})
+        list(
+            Release.objects.select_for_update()
+            .filter(pk__in=release_ids)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        holders = dict(
+            ValidationRun.objects.filter(Q(release_id__in=release_ids) & _alive(now))
+            .order_by("pk")
+            .values_list("release_id", "pk")
+        )
+        claimed: list[ValidationRun] = []
+        later: list[ValidationRun] = []  # a release named twice: superseded by its first run
+        runs: list[ValidationRun] = []
+        taken: set[int] = set()
+        for release in releases:
+            run = ValidationRun(
+                release=release, requested_by=requested_by[:200], user=user, queued_at=now
+            )
+            runs.append(run)
+            holder = holders.get(release.pk)
+            if holder is not None:
+                run.state, run.finished_at, run.superseded_by_id = RunState.DONE, now, holder
+            elif release.pk in taken:
+                run.state, run.finished_at = RunState.DONE, now
+                later.append(run)
+            else:
+                run.state, run.attempt, run.heartbeat_at = RunState.RUNNING, attempt, now
+                run.started_at = now
+                claimed.append(run)
+                taken.add(release.pk)
+        first = [run for run in runs if run not in later]
+        ValidationRun.objects.bulk_create(first)
+        if later:
+            by_release = {run.release_id: run.pk for run in claimed}
+            for run in later:
+                run.superseded_by_id = by_release[run.release_id]
+            ValidationRun.objects.bulk_create(later)
+    return runs, claimed
 
 
 def _release(runs: Sequence[ValidationRun], attempt: str) -> None:

@@ -382,3 +382,28 @@ def test_a_token_configured_for_the_host_is_in_no_row_of_a_run(
     ]
     assert stored and not [row for row in stored if token in json.dumps(row)]
     assert not [record for record in caplog.records if token in record.getMessage()]
+
+
+def test_validating_now_a_release_named_twice_or_held_by_a_live_run(
+    world: World, recorded_git: RecordedGit
+) -> None:
+    release = store("1.4", four_pins(world)[:2])
+    other = store("1.5", four_pins(world)[:2])
+    holder = ValidationRun.objects.create(
+        release=other,
+        requested_by="schedule",
+        state="running",
+        started_at=timezone.now(),
+        heartbeat_at=timezone.now(),
+        attempt="a-live-worker",
+    )
+
+    first, twice, held = service.validate_releases_now(
+        [release, release, other], requested_by="zoë", policy=recorded_git.policy()
+    )
+
+    assert (first.state, first.superseded_by_id, len(first.results)) == ("done", None, 2)
+    assert (twice.state, twice.superseded_by_id) == ("done", first.pk)
+    assert (twice.counts, twice.results) == (first.counts, first.results)
+    assert (held.state, held.superseded_by_id, held.results) == ("done", holder.pk, [])
+    assert len(recorded_git.calls("ls-remote")) == 2
