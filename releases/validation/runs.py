@@ -52,7 +52,7 @@ from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import CharField, Field, Model, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Cast, Coalesce, Concat
 from django.utils import timezone
@@ -184,11 +184,16 @@ def validate_releases_now(
     """A run per release, carried out together in this process, without Celery. The runs
     are created claimed (one transaction fewer than creating them queued and claiming them)."""
     attempt = uuid.uuid4().hex
-    runs, claimed = _create_claimed(
+    policy = policy or policy_from_settings()
+    concurrency = concurrency or int(
+        getattr(settings, "REGISTRY_VALIDATION_CONCURRENCY", DEFAULT_CONCURRENCY)
+    )
+    runs, claimed, listing = _create_claimed(
         list(releases),
         requested_by=requested_by,
         user=user if getattr(user, "pk", None) else None,
         attempt=attempt,
+        listing=lambda release_ids: _start_listing(release_ids, policy, concurrency),
     )
     return _carry_out(
         [run.pk for run in runs],
@@ -199,6 +204,7 @@ def validate_releases_now(
         concurrency=concurrency,
         progress=progress,
         clones=clones,
+        listing=listing,
     )
 
 
@@ -245,6 +251,7 @@ def _carry_out(
     concurrency: int | None,
     progress: Progress | None,
     clones: CloneCache | None,
+    listing: _Listing | None = None,
 ) -> list[ValidationRun]:
     """Gather and record the runs claimed under ``attempt``; every one of ``run_ids`` as it
     ended."""
@@ -264,6 +271,7 @@ def _carry_out(
                         getattr(settings, "REGISTRY_VALIDATION_CONCURRENCY", DEFAULT_CONCURRENCY)
                     ),
                     clones=clones,
+                    listing=listing,
                 )
                 claimed = _record(claimed, gathered, attempt, progress)
         except TRANSIENT_ERRORS:
@@ -420,10 +428,18 @@ def _claim(run_ids: Sequence[int], attempt: str) -> list[ValidationRun]:
 
 
 def _create_claimed(
-    releases: Sequence[Release], *, requested_by: str, user: Any, attempt: str
-) -> tuple[list[ValidationRun], list[ValidationRun]]:
+    releases: Sequence[Release],
+    *,
+    requested_by: str,
+    user: Any,
+    attempt: str,
+    listing: Callable[[Sequence[int]], _Listing],
+) -> tuple[list[ValidationRun], list[ValidationRun], _Listing | None]:
     """A run per release, created as :func:`_claim` would leave it: running under
-    ``attempt``, or superseded by a live run of its release. Every run, and the claimed."""
+    ``attempt``, or superseded by a live run of its release. Every run, the claimed, and the
+    listing of their remotes, started (by ``listing``) as soon as they are known, so that
+    writing the runs overlaps with it (``None`` if it could not start: the gathering starts
+    it again and fails the runs with the reason)."""
     now = timezone.now()
     with transaction.atomic():
         release_ids = sorted({release.pk for release in releases})
@@ -458,6 +474,16 @@ def _create_claimed(
                 run.started_at = now
                 claimed.append(run)
                 taken.add(release.pk)
+        started: _Listing | None = None
+        if claimed:
+            try:
+                started = listing(sorted(taken))
+            except DatabaseError:
+                raise  # the transaction is broken: nothing is created
+            except Exception:
+                # A setting the URLs need is wrong, say: the gathering meets it again and
+                # fails the runs with it.
+                logger.debug("listing not started early", exc_info=True)
         first = [run for run in runs if run not in later]
         ValidationRun.objects.bulk_create(first)
         if later:
@@ -465,7 +491,7 @@ def _create_claimed(
             for run in later:
                 run.superseded_by_id = by_release[run.release_id]
             ValidationRun.objects.bulk_create(later)
-    return runs, claimed
+    return runs, claimed, started
 
 
 def _release(runs: Sequence[ValidationRun], attempt: str) -> None:
@@ -614,22 +640,21 @@ def _read_pins(release_ids: Sequence[int], *, lock: bool = False) -> QuerySet[An
     )
 
 
-def _gather(
-    runs: Sequence[ValidationRun],
-    *,
-    policy: GitPolicy,
-    package_index: PackageIndex | None,
-    concurrency: int,
-    clones: CloneCache | None = None,
-) -> _Gathered:
-    """Every pin of these runs' releases read and judged. The remotes' distinct URLs are read
-    first (a few rows), and listed while the pins are read; each remote's pins are judged as
-    its answer comes."""
-    release_ids = sorted({run.release_id for run in runs})
+@dataclass
+class _Listing:
+    """The listing of some releases' remotes, under way: each answer as it comes."""
+
+    urls: _Urls
+    answers: Iterator[tuple[str, RemoteAnswer]]
+
+
+def _start_listing(release_ids: Sequence[int], policy: GitPolicy, concurrency: int) -> _Listing:
+    """Read the distinct remote URLs of these releases' pins (a few rows) and start listing
+    them, one ``ls-remote`` each."""
     urls = _Urls()
     remotes: list[str] = []
     for name, url, git_url in (
-        RepositoryPin.objects.filter(release_id__in=release_ids)
+        RepositoryPin.objects.filter(release_id__in=list(release_ids))
         .order_by()
         .values_list("repository__name", "url", "repository__git_url")
         .distinct()
@@ -637,7 +662,24 @@ def _gather(
         remote = urls(name, url, git_url)
         if remote is not None and remote not in remotes:
             remotes.append(remote)
-    answers_coming = iter_remotes(remotes, policy, concurrency=concurrency)
+    return _Listing(urls, iter_remotes(remotes, policy, concurrency=concurrency))
+
+
+def _gather(
+    runs: Sequence[ValidationRun],
+    *,
+    policy: GitPolicy,
+    package_index: PackageIndex | None,
+    concurrency: int,
+    clones: CloneCache | None = None,
+    listing: _Listing | None = None,
+) -> _Gathered:
+    """Every pin of these runs' releases read and judged. The remotes' distinct URLs are read
+    first (a few rows), and listed while the pins are read; each remote's pins are judged as
+    its answer comes. ``listing``: the listing of these releases' remotes, started already."""
+    release_ids = sorted({run.release_id for run in runs})
+    listing = listing or _start_listing(release_ids, policy, concurrency)
+    urls, answers_coming = listing.urls, listing.answers
     stored: list[_Stored] = []
     pins: list[PinToCheck] = []
     revisions: dict[int, int] = {}
