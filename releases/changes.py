@@ -391,6 +391,18 @@ def batch(source: str, *, user: Any = None, actor: str | None = None) -> Iterato
         _current.reset(token)
 
 
+@contextmanager
+def apart() -> Iterator[None]:
+    """No batch is open inside: a batch opened there is an outermost one, ended (and
+    checked) on its own, even while another is open outside (a dry run's rolled-back trial
+    write, :mod:`releases.importing`)."""
+    token = _current.set(None)
+    try:
+        yield
+    finally:
+        _current.reset(token)
+
+
 def batch_if_none() -> AbstractContextManager[Any]:
     """A :data:`DIRECT` batch unless one is open: for a save or delete made outside any."""
     return nullcontext() if _current.get() is not None else batch(DIRECT)

@@ -14,7 +14,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import DatabaseError, IntegrityError, OperationalError
+from django.db import DatabaseError, IntegrityError, OperationalError, transaction
 
 from . import changes
 from .exporting import release_to_manifest
@@ -131,6 +131,8 @@ def import_manifests(
                     progress(result)
             if rejected:
                 raise ManifestsRejected(rejected)
+        if dry_run:
+            _rehearse(manifests, results, user=user, strict=strict)
     except (IntegrityError, OperationalError) as exc:
         if not is_conflict(exc):
             raise
@@ -148,6 +150,56 @@ def import_manifests(
             [ManifestRejected(source, [conflict]) for source, _ in manifests]
         ) from None
     return results
+
+
+class _Rehearsed(Exception):
+    """Raised to roll a dry run's trial write back."""
+
+
+def _rehearse(
+    manifests: Sequence[tuple[str, Manifest]],
+    results: list[ImportResult],
+    *,
+    user: Any,
+    strict: bool,
+) -> None:
+    """A dry run answers what the real write would: when a manifest brings a deployment live
+    in an environment with a promotion policy, write it for real in a transaction that is
+    rolled back, so that the policies see exactly what the write would leave (its new pins'
+    states, an upstream environment made live by the same file) and refuse it the same way:
+    :class:`~releases.promotion.enforcement.PromotionRefused`. Nothing else costs more than
+    the policy lookup: no live deployment in a manifest, no query at all."""
+    from .models import LIVE_STATUSES
+    from .promotion.models import PromotionPolicy
+
+    at_stake = [
+        (source, manifest)
+        for (source, manifest), result in zip(manifests, results, strict=True)
+        if not result.skipped
+        and result.diff.changed
+        and any(entry.status in LIVE_STATUSES for entry in manifest.environments.values())
+    ]
+    names = {
+        name
+        for _, manifest in at_stake
+        for name, entry in manifest.environments.items()
+        if entry.status in LIVE_STATUSES
+    }
+    if not names or not PromotionPolicy.objects.filter(environment__name__in=names).exists():
+        return
+    try:
+        # A batch of its own even inside another (the admin's confirm previews again in one):
+        # the policies are checked when it ends.
+        with changes.apart(), transaction.atomic():
+            with changes.batch(changes.IMPORT, user=user) as batch:
+                for source, manifest in at_stake:
+                    with batch.attributed(f"{changes.IMPORT} {source}", user=user):
+                        _Importer(manifest, source=source, user=user).run(
+                            dry_run=False, strict=strict
+                        )
+            raise _Rehearsed
+    except _Rehearsed:
+        pass
 
 
 def is_conflict(exc: DatabaseError) -> bool:

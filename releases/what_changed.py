@@ -296,7 +296,9 @@ def _side(side: PinSide | None) -> dict[str, Any] | None:
 def evidence_changes(version: str, *, clones: CloneCache | None = None) -> list[dict[str, Any]]:
     """The evidence package's section: for each environment the release has a deployment in
     (any status, in the manifest's order), what changed since the newest other release live
-    there now. No time of its own: the same registry and repositories give the same data."""
+    there now: the answer of ``GET /api/releases/{version}/changes/?since=<environment>``,
+    every pin ``added`` where nothing else is live (the deployment brings all of them). No
+    time of its own: the same registry and repositories give the same data."""
     environments = (
         Environment.objects.filter(deployments__release__version=version)
         .order_by("deployments__position", "deployments__pk")
@@ -305,10 +307,6 @@ def evidence_changes(version: str, *, clones: CloneCache | None = None) -> list[
     sections = []
     for name in environments:
         since = live_in(name, exclude=version)
-        data = what_changed_data(
-            changes_between(since, version, clones=clones)
-            if since.version is not None
-            else WhatChanged(version, since, max_commits(), [])
-        )
+        data = what_changed_data(changes_between(since, version, clones=clones))
         sections.append({"environment": name, **data})
     return sections

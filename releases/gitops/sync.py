@@ -46,6 +46,7 @@ from ..importing import ManifestsRejected, import_manifests
 from ..manifests import Finding, ManifestRejected, parse_manifest
 from ..manifests.rules import VERSION_RE
 from ..models import Release
+from ..promotion.enforcement import PromotionRefused
 from .models import ManifestSource, ManifestSync
 from .repository import MANIFEST_SUFFIXES, ManifestsRepository, TreeEntry, matching_branches
 
@@ -478,12 +479,29 @@ def _import_file(
         return
     except ManifestsRejected as exc:
         errors = [error for rejection in exc.rejections for error in rejection.errors]
+        if _depends_on_more_than_content(exc):
+            # A promotion policy's refusal (soak time, approvals, a freeze) or a race with
+            # another writer: the same file may pass on the next sync, so it is read again.
+            report.rejections.append(
+                Rejection(file.branch, file.commit, file.path, errors, file.version)
+            )
+            if not dry_run:
+                _forget_rejection(file.version)
+            return
     except ManifestRejected as exc:
         errors = list(exc.errors)
     _reject(file, errors, report, dry_run)
 
 
+def _depends_on_more_than_content(exc: ManifestsRejected) -> bool:
+    if isinstance(exc, PromotionRefused):
+        return True
+    return any(error.code == "conflict" for rejection in exc.rejections for error in rejection.errors)
+
+
 def _reject(file: Candidate, errors: list[Finding], report: SyncReport, dry_run: bool) -> None:
+    """A refusal of the file's content: remembered by blob, reported without reading the
+    file again until it changes."""
     rejection = Rejection(file.branch, file.commit, file.path, errors, file.version)
     report.rejections.append(rejection)
     if not dry_run:
@@ -493,6 +511,13 @@ def _reject(file: Candidate, errors: list[Finding], report: SyncReport, dry_run:
             version=file.version,
             defaults={"rejected_blob_sha": file.blob, "rejection": rejection.as_dict()},
         )
+
+
+def _forget_rejection(version: str) -> None:
+    """A content rejection remembered for this version is not the file's any more."""
+    ManifestSource.objects.filter(version=version).exclude(rejected_blob_sha="").update(
+        rejected_blob_sha="", rejection={}
+    )
 
 
 def _record(file: Candidate, repository: str, release: Any) -> None:

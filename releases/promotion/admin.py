@@ -81,7 +81,7 @@ class PromotionApprovalAdmin(SimpleHistoryAdmin):
                     .filter(environment=environment)
                     .first()
                 )
-                refusal = may_approve(policy, user)
+                refusal = may_approve(policy, user, environment.name)
                 if refusal is not None:
                     raise forms.ValidationError(refusal)
                 self.instance.user = user

@@ -15,11 +15,13 @@ class ApprovalRefused(PermissionError):
     """The user may not approve (not in the policy's group, or no approvals asked for)."""
 
 
-def may_approve(policy: PromotionPolicy | None, user: Any) -> str | None:
-    """Why ``user`` may not approve under ``policy``; ``None`` when they may."""
-    if policy is None or not policy.required_approvals:
-        name = policy.environment.name if policy is not None else "this environment"
-        return f"the promotion policy of {name} asks for no approvals"
+def may_approve(policy: PromotionPolicy | None, user: Any, environment: str) -> str | None:
+    """Why ``user`` may not approve for ``environment`` under ``policy`` (``None``: the
+    environment has none); ``None`` when they may."""
+    if policy is None:
+        return f"{environment} has no promotion policy, so it asks for no approvals"
+    if not policy.required_approvals:
+        return f"the promotion policy of {environment} asks for no approvals"
     group = policy.approval_group
     if group is not None and not user.groups.filter(pk=group.pk).exists():
         return f"{user.get_username()} is not a member of {group.name}, whose approvals count"
@@ -36,7 +38,7 @@ def approve(
         .filter(environment__name=environment)
         .first()
     )
-    refusal = may_approve(policy, user)
+    refusal = may_approve(policy, user, environment)
     if refusal is not None or policy is None:
         raise ApprovalRefused(refusal)
     found = PromotionApproval.objects.filter(

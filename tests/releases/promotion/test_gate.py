@@ -174,6 +174,22 @@ def test_approvals_through_the_api_one_per_user_members_only(fleet: Any, django_
     ]
 
 
+def test_approving_where_no_approvals_are_asked_names_the_environment(fleet: Any):
+    from releases.promotion.models import PromotionPolicy
+
+    pipeline = token_client("release-bot", "write")
+    staging = pipeline.post("/api/releases/1.5/promotion/staging/approvals/", {}, format="json")
+    assert staging.status_code == 403
+    assert staging.json()["detail"] == (
+        "staging has no promotion policy, so it asks for no approvals"
+    )
+    PromotionPolicy.objects.create(environment=Environment.objects.get(name="qa"))
+    qa = pipeline.post("/api/releases/1.5/promotion/qa/approvals/", {}, format="json")
+    assert qa.status_code == 403
+    assert qa.json()["detail"] == "the promotion policy of qa asks for no approvals"
+    assert not PromotionApproval.objects.filter(environment__name__in=["staging", "qa"]).exists()
+
+
 def many_releases(prefix: str, count: int) -> None:
     """Releases live side by side in staging (production's policy would refuse them)."""
     for index in range(count):
