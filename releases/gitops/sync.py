@@ -496,7 +496,9 @@ def _import_file(
 def _depends_on_more_than_content(exc: ManifestsRejected) -> bool:
     if isinstance(exc, PromotionRefused):
         return True
-    return any(error.code == "conflict" for rejection in exc.rejections for error in rejection.errors)
+    return any(
+        error.code == "conflict" for rejection in exc.rejections for error in rejection.errors
+    )
 
 
 def _reject(file: Candidate, errors: list[Finding], report: SyncReport, dry_run: bool) -> None:
