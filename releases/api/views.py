@@ -64,9 +64,9 @@ from .representations import (
     validation_run_url,
 )
 from .writes import (
-    check_precondition,
     etag,
     locked_release,
+    previewed_release,
     source_of,
     who,
     written_revision,
@@ -157,10 +157,12 @@ class ReleaseWriting(ApiView):
         user, _actor = who(request)
         strict = flag(request, "strict")
         if flag(request, "dry_run"):
-            release = check_precondition(version, request)
-            if create_only and release is not None:
-                raise exists(source, version)
-            return import_manifest(manifest, source=source, user=user, dry_run=True, strict=strict)
+            with previewed_release(version, request) as release:
+                if create_only and release is not None:
+                    raise exists(source, version)
+                return import_manifest(
+                    manifest, source=source, user=user, dry_run=True, strict=strict
+                )
         with locked_release(version, request) as release:
             if create_only and release is not None:
                 raise exists(source, version)
@@ -343,10 +345,10 @@ class ReleaseManifest(ApiView):
         user, _actor = who(request)
         strict = flag(request, "strict")
         if flag(request, "dry_run"):
-            check_precondition(version, request)
-            result = import_manifest(
-                manifest, source=source, user=user, dry_run=True, strict=strict
-            )
+            with previewed_release(version, request):
+                result = import_manifest(
+                    manifest, source=source, user=user, dry_run=True, strict=strict
+                )
             return Response(result.as_dict())
         with locked_release(version, request):
             result = import_manifest(manifest, source=source, user=user, strict=strict)

@@ -92,6 +92,15 @@ def check_precondition(version: str, request: Request) -> Release | None:
     return release
 
 
+@contextmanager
+def previewed_release(version: str, request: Request) -> Iterator[Release | None]:
+    """A dry run's :func:`locked_release`: ``If-Match`` checked without a lock, and the
+    request's override reason applied, so that the policies answer as for the write."""
+    release = check_precondition(version, request)
+    with overriding(request.headers.get("Promotion-Override-Reason")):
+        yield release
+
+
 def current_revision(version: str) -> int | None:
     return Release.objects.filter(version=version).values_list("revision", flat=True).first()
 

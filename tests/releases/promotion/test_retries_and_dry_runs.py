@@ -21,7 +21,14 @@ from releases.promotion.models import FreezeWindow, PromotionApproval, Promotion
 from releases.promotion.models import PromotionPolicy as Policy
 
 from ..api.conftest import token_client
-from .fleet import ago, approvals_missing, frozen_now, production_manifest, snapshot
+from .fleet import (
+    ago,
+    approvals_missing,
+    frozen_now,
+    grant_override,
+    production_manifest,
+    snapshot,
+)
 from .test_write_paths import admin_client
 
 pytestmark = pytest.mark.django_db
@@ -147,7 +154,7 @@ def test_import_manifest_dry_run_is_refused_as_the_import_would_be(fleet: Any, t
     assert snapshot() == before and not in_production()
 
 
-def test_api_dry_run_answers_409_with_the_gate_s_rules(fleet: Any):
+def test_api_dry_run_answers_409_with_the_gate_s_rules(fleet: Any, django_user_model: Any):
     approvals_missing(fleet)
     writer = token_client("iac-pipeline", "write")
     before = snapshot()
@@ -164,6 +171,28 @@ def test_api_dry_run_answers_409_with_the_gate_s_rules(fleet: Any):
     assert [r["rule"] for r in body["rules"] if not r["ok"]] == ["approvals"]
     assert {e["path"] for e in body["errors"]} == {"environments.production"}
     assert snapshot() == before and not in_production()
+
+    # An override header the caller may not use is refused in the dry run as in the write.
+    header = {"HTTP_PROMOTION_OVERRIDE_REASON": "hotfix for CVE-2026-1234"}
+    forbidden = writer.put(
+        "/api/releases/1.5/manifest?dry_run=1",
+        data=production_manifest(),
+        content_type="application/yaml",
+        **header,
+    )
+    assert forbidden.status_code == 409
+    assert "iac-pipeline may not override the policy" in [
+        e["message"] for e in forbidden.json()["errors"]
+    ]
+    grant_override(django_user_model.objects.get(username="iac-pipeline"))
+    overridden = writer.put(
+        "/api/releases/1.5/manifest?dry_run=1",
+        data=production_manifest(),
+        content_type="application/yaml",
+        **header,
+    )
+    assert overridden.status_code == 200, overridden.content
+    assert not PromotionOverride.objects.exists() and not in_production()
 
     approval_given(fleet)
     allowed = writer.put(
