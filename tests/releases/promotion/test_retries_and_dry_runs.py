@@ -173,12 +173,12 @@ def test_api_dry_run_answers_409_with_the_gate_s_rules(fleet: Any, django_user_m
     assert snapshot() == before and not in_production()
 
     # An override header the caller may not use is refused in the dry run as in the write.
-    header = {"HTTP_PROMOTION_OVERRIDE_REASON": "hotfix for CVE-2026-1234"}
+    reason = "hotfix for CVE-2026-1234"
     forbidden = writer.put(
         "/api/releases/1.5/manifest?dry_run=1",
         data=production_manifest(),
         content_type="application/yaml",
-        **header,
+        HTTP_PROMOTION_OVERRIDE_REASON=reason,
     )
     assert forbidden.status_code == 409
     assert "iac-pipeline may not override the policy" in [
@@ -189,7 +189,7 @@ def test_api_dry_run_answers_409_with_the_gate_s_rules(fleet: Any, django_user_m
         "/api/releases/1.5/manifest?dry_run=1",
         data=production_manifest(),
         content_type="application/yaml",
-        **header,
+        HTTP_PROMOTION_OVERRIDE_REASON=reason,
     )
     assert overridden.status_code == 200, overridden.content
     assert not PromotionOverride.objects.exists() and not in_production()
