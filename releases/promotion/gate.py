@@ -13,7 +13,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Prefetch
+from django.db.models import Prefetch, Q
 from django.utils import timezone
 
 from registry.models import Environment
@@ -142,13 +142,21 @@ def _pins_not_valid(release_id: int | None) -> dict[str, list[str]]:
     if release_id is None:
         return {}
     states: dict[str, list[str]] = defaultdict(list)
+    # A pin whose only findings are offline warnings (a version that does not match its tag,
+    # say) is in the "warning" state before any git host was asked: until a validation run has
+    # checked it online, it is unchecked for the gate.
     rows = (
         RepositoryPin.objects.filter(release_id=release_id)
-        .exclude(validation_state__in=[ValidationState.VALID, ValidationState.WARNING])
+        .filter(
+            ~Q(validation_state__in=[ValidationState.VALID, ValidationState.WARNING])
+            | Q(validated_at__isnull=True)
+        )
         .order_by("position", "pk")
-        .values_list("validation_state", "repository__name")
+        .values_list("validation_state", "validated_at", "repository__name")
     )
-    for state, name in rows:
+    for state, validated_at, name in rows:
+        if validated_at is None and state in (ValidationState.VALID, ValidationState.WARNING):
+            state = ValidationState.UNCHECKED
         states[state].append(name)
     return states
 

@@ -14,7 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from registry.models import Environment
-from releases.models import EnvironmentDeployment, Release
+from releases.models import EnvironmentDeployment, Release, RepositoryPin
 from releases.promotion import gate
 from releases.promotion.models import FreezeWindow, PromotionApproval
 
@@ -227,3 +227,22 @@ def test_the_gate_costs_the_same_queries_at_10_and_200_releases(fleet: Any):
     # The release (1), the policy with its upstream and freeze windows (3), the upstream
     # history (1), the pins not valid (1), the approvals (1); the token comes from the cache.
     assert at_200 == 7
+
+
+def test_a_pin_with_only_offline_warnings_is_unchecked_until_a_run_checks_it(fleet: Any):
+    # 1.5's pytroll/fogpy re-tagged with a name that is no version: an offline warning (the
+    # package version cannot be compared), and no run has asked the git host about the tag yet.
+    pin = RepositoryPin.objects.get(release__version="1.5", repository__name="pytroll/fogpy")
+    pin.tag = "nightly-2025-01-15"
+    pin.save()
+    pin.refresh_from_db()
+    assert pin.validation_state == "warning"
+    assert pin.validated_at is None
+
+    verdict = gate.check(Release.objects.get(version="1.5"), "production")
+
+    refused = {r.rule: r.message for r in verdict.unmet}
+    assert refused == {"valid-pins": "pins not valid: pytroll/fogpy (unchecked)"}
+
+    validated("1.5")  # the run checked it online
+    assert gate.check(Release.objects.get(version="1.5"), "production").allowed
