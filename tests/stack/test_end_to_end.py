@@ -1,0 +1,234 @@
+"""The Procfile's stack end to end, then scaled out to two web and two worker processes.
+
+gunicorn, a Celery worker and beat run as the Procfile says, under production settings, on a
+new database of the PostgreSQL server of DATABASE_URL and a Redis of their own. A pipeline
+pushes manifests and records deployments through the API with a token; beat's schedule (every
+minute here) validates the live releases against git repositories served on 127.0.0.1; the
+worker sends every change to the local Notion. At the end the API, the admin and Notion say the
+same thing.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+import pytest
+
+from .conftest import ADMIN_PASSWORD, Repositories, Running, serve_repositories
+from .stack import Process, Web, all_output, wait_until
+
+pytestmark = [pytest.mark.stack, pytest.mark.slow, pytest.mark.git]
+
+NOT_SERVED = "nobody/not-served"
+
+
+@dataclass
+class Shape:
+    """The running processes of the module's stack."""
+
+    running: Running
+    repositories: Repositories
+    webs: list[Web] = field(default_factory=list)
+    workers: list[Process] = field(default_factory=list)
+
+    def logs(self) -> str:
+        return self.running.stack.logs()
+
+    def sql(self, query: str, *params: Any) -> list[tuple[Any, ...]]:
+        with psycopg.connect(self.running.database_url) as connection:
+            return connection.execute(query, params).fetchall()  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def shape(
+    stack_on_shared_postgres: Running, repository_folder: Any, git_daemon: Any
+) -> Iterator[Shape]:
+    running = stack_on_shared_postgres
+    world = Shape(running, serve_repositories(repository_folder, git_daemon))
+    web = running.stack.start_web("web1")
+    web.token = running.token
+    world.webs.append(web)
+    world.workers.append(running.stack.start_worker("worker1"))
+    running.stack.start_beat()
+    yield world
+
+
+def manifest(
+    repositories: Repositories,
+    version: str,
+    pins: dict[str, str],
+    *,
+    wrong: tuple[str, ...] = (),
+    unreachable: bool = False,
+) -> dict[str, Any]:
+    """The JSON tree of a manifest pinning ``pins`` (name -> tag) at the tags' commits (the
+    names in ``wrong`` at another commit), plus a repository no host serves."""
+    entries = []
+    for name, tag in pins.items():
+        sha = repositories.shas[(name, tag)]
+        if name in wrong:
+            sha = next(s for (n, t), s in repositories.shas.items() if n == name and t != tag)
+        entries.append(
+            {
+                "name": name,
+                "tag": tag,
+                "commit_sha": sha,
+                "package_version": tag.lstrip("v"),
+                "url": repositories.urls[name],
+            }
+        )
+    if unreachable:
+        entries.append(
+            {
+                "name": NOT_SERVED,
+                "tag": "v1.0.0",
+                "commit_sha": "b" * 40,
+                "url": f"git://127.0.0.1:{repositories.daemon.port}/nothing/here.git",
+            }
+        )
+    return {
+        "version": version,
+        "created_at": "2025-01-15T10:00:00Z",
+        "created_by": "release-pipeline",
+        "repositories": entries,
+        "metadata": {"notes": f"Release {version} — Zoë's pipeline ✓"},
+    }
+
+
+def deploy(web: Web, version: str, environment: str, status: str) -> None:
+    answer = web.api(
+        "PUT",
+        f"releases/{version}/deployments/{environment}/",
+        json={
+            "namespace": f"{environment[:4]}-v{version}",
+            "deployed_at": "2025-01-20T14:30:00Z",
+            "status": status,
+        },
+    )
+    assert answer.status_code in (200, 201), answer.text
+
+
+def pin_states(web: Web, version: str) -> dict[str, str]:
+    answer = web.api("GET", f"releases/{version}/")
+    assert answer.status_code == 200, answer.text
+    return {pin["name"]: pin["state"] for pin in answer.json()["repositories"]}
+
+
+def backlog_empty(web: Web) -> bool:
+    status, health = web.health()
+    backlog = health.get("notion_backlog")
+    return status == 200 and isinstance(backlog, dict) and not any(backlog.values())
+
+
+def test_the_procfile_stack_end_to_end(shape: Shape) -> None:
+    web, repositories, notion = shape.webs[0], shape.repositories, shape.running.notion
+    fogpy, satpy, p2g = "pytroll/fogpy", "pytroll/satpy", "ssec/polar2grid"
+
+    # The pipeline: 1.4 as YAML to the manifest URL, 1.5 as JSON to the list, 1.3 never live.
+    yaml_body = json.dumps(
+        manifest(repositories, "1.4", {fogpy: "v2.6.1", satpy: "v0.50.0", p2g: "v3.0.0"})
+    )  # JSON is YAML
+    answer = web.api(
+        "PUT",
+        "releases/1.4/manifest",
+        data=yaml_body.encode(),
+        headers={"Content-Type": "application/yaml"},
+    )
+    assert answer.status_code == 201, answer.text
+    answer = web.api(
+        "POST",
+        "releases/",
+        json=manifest(
+            repositories,
+            "1.5",
+            {fogpy: "v2.7.0", satpy: "v0.51.0", p2g: "v3.1.0"},
+            wrong=(satpy,),
+            unreachable=True,
+        ),
+    )
+    assert answer.status_code == 201, answer.text
+    answer = web.api(
+        "PUT",
+        "releases/1.3/manifest",
+        json=manifest(repositories, "1.3", {fogpy: "v2.6.0"}),
+    )
+    assert answer.status_code == 201, answer.text
+    deploy(web, "1.4", "production", "deployed")
+    deploy(web, "1.5", "staging", "deployed")
+    deploy(web, "1.5", "production", "in_progress")
+
+    # Beat's schedule validates the live releases (1.4 and 1.5), not 1.3.
+    expected = {
+        "1.4": {fogpy: "valid", satpy: "valid", p2g: "valid"},
+        "1.5": {fogpy: "valid", satpy: "invalid", p2g: "valid", NOT_SERVED: "unreachable"},
+        "1.3": {fogpy: "unchecked"},
+    }
+    wait_until(
+        lambda: pin_states(web, "1.4") == expected["1.4"]
+        and pin_states(web, "1.5") == expected["1.5"],
+        150,
+        "the scheduled validation of 1.4 and 1.5",
+        shape.logs,
+    )
+    assert pin_states(web, "1.3") == expected["1.3"]
+    runs = shape.sql(
+        "SELECT r.version, v.state, v.requested_by FROM releases_validationrun v "
+        "JOIN releases_release r ON r.id = v.release_id ORDER BY r.version"
+    )
+    assert {(version, state) for version, state, _ in runs} == {
+        ("1.4", "done"),
+        ("1.5", "done"),
+    }, runs
+    # Once a minute: a minute boundary may have passed while the test waited.
+    assert Counter(version for version, _, _ in runs)["1.4"] in (1, 2)
+
+    # The API's other views agree.
+    answer = web.api("GET", "environments/production/")
+    assert sorted((r["version"], r["status"]) for r in answer.json()["releases"]) == [
+        ("1.4", "deployed"),
+        ("1.5", "in_progress"),
+    ]
+    history = web.api("GET", "releases/1.5/history/").json()
+    entries = history["results"] if isinstance(history, dict) else history
+    assert {entry["token"] for entry in entries} == {"pipeline"}
+    assert Counter((e["kind"], e["name"], e["action"]) for e in entries)[
+        ("deployment", "staging", "created")
+    ] == 1
+
+    # Notion: once the outbox is empty, one page per pin and per release, as the API says.
+    wait_until(lambda: backlog_empty(web), 60, "the Notion outbox to empty", shape.logs)
+    pages = notion.pins()
+    assert {key: page["Validation"] for key, page in pages.items()} == {
+        f"{version}:{name}": state.replace("unchecked", "not checked")
+        for version, states in expected.items()
+        for name, state in states.items()
+    }
+    assert sorted(pages["1.5:pytroll/satpy"]["Live in"]) == ["production", "staging"]
+    assert pages["1.5:pytroll/satpy"]["production status"] == "in progress"
+    assert pages["1.4:ssec/polar2grid"]["Live in"] == ["production"]
+    assert pages["1.3:pytroll/fogpy"]["Live in"] == []
+    assert set(notion.releases()) == {"1.3", "1.4", "1.5"}
+    created = notion.server.count("POST", "/v1/pages")
+    assert created == len(pages) + 3, "a page created twice"
+
+    # The admin, logged in, shows the same releases and states.
+    web.log_in("admin", ADMIN_PASSWORD)
+    listing = web.page("/admin/releases/release/")
+    for version in ("1.3", "1.4", "1.5"):
+        assert f">{version}<" in listing, listing[:3000]
+    (release_id,) = shape.sql("SELECT id FROM releases_release WHERE version = '1.5'")[0]
+    page = web.page(f"/admin/releases/release/{release_id}/change/")
+    for name in expected["1.5"]:
+        assert name in page
+    for state in ("invalid", "unreachable", "valid"):
+        assert re.search(rf"\b{state}\b", page, re.IGNORECASE), state
+
+    # Nothing failed in any process.
+    output = all_output(shape.running.stack.processes)
+    assert "Traceback" not in output, shape.logs()
