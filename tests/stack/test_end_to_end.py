@@ -232,3 +232,85 @@ def test_the_procfile_stack_end_to_end(shape: Shape) -> None:
     # Nothing failed in any process.
     output = all_output(shape.running.stack.processes)
     assert "Traceback" not in output, shape.logs()
+
+
+def test_two_web_and_two_worker_processes_share_the_work_and_do_nothing_twice(
+    shape: Shape,
+) -> None:
+    stack, repositories, notion = shape.running.stack, shape.repositories, shape.running.notion
+    if len(shape.webs) < 2:
+        web = stack.start_web("web2")
+        web.token = shape.running.token
+        shape.webs.append(web)
+        shape.workers.append(stack.start_worker("worker2"))
+    webs = shape.webs
+    versions = [f"2.{minor}" for minor in range(8)]
+    pins = {"pytroll/fogpy": "v2.7.0", "pytroll/satpy": "v0.51.0", "ssec/polar2grid": "v3.1.0"}
+
+    # Pipelines spread over both web processes: manifests, a deployment, a validation each.
+    for number, version in enumerate(versions):
+        web = webs[number % 2]
+        answer = web.api(
+            "PUT", f"releases/{version}/manifest", json=manifest(repositories, version, pins)
+        )
+        assert answer.status_code == 201, answer.text
+        deploy(webs[(number + 1) % 2], version, "qa", "deployed")
+    queued = []
+    for number, version in enumerate(versions):
+        answer = webs[number % 2].api("POST", f"releases/{version}/validate")
+        assert answer.status_code == 202, answer.text
+        queued.append(answer.json()["id"])
+
+    def finished() -> bool:
+        return all(
+            webs[0].api("GET", f"validation-runs/{run}/").json()["state"] == "done"
+            for run in queued
+        )
+
+    wait_until(finished, 120, "the eight validation runs", shape.logs)
+    for version in versions:
+        assert set(pin_states(webs[1], version).values()) == {"valid"}
+
+    # Each run's task was received once, by one worker; both workers took some.
+    task_ids = dict(
+        shape.sql(
+            "SELECT v.id, v.task_id FROM releases_validationrun v "
+            "JOIN releases_release r ON r.id = v.release_id WHERE r.version LIKE '2.%%'"
+        )
+    )
+    assert set(queued) <= set(task_ids)
+    received = Counter(
+        match.group(1)
+        for worker in shape.workers
+        for match in re.finditer(
+            r"Task releases\.validation\.execute_runs\[([^\]]+)\] received", worker.output()
+        )
+    )
+    assert all(received[task_ids[run]] == 1 for run in task_ids), (task_ids, received)
+    by_worker = [
+        {
+            task_ids[run]
+            for run in queued
+            if f"execute_runs[{task_ids[run]}] received" in worker.output()
+        }
+        for worker in shape.workers
+    ]
+    assert all(by_worker) and not set.intersection(*by_worker), by_worker
+
+    # Notion: every page made once; every history record written once.
+    wait_until(lambda: backlog_empty(webs[1]), 60, "the Notion outbox to empty", shape.logs)
+    pages = notion.pins()  # fails on two live pages with one key
+    for version in versions:
+        for name in pins:
+            assert pages[f"{version}:{name}"]["Validation"] == "valid"
+            assert pages[f"{version}:{name}"]["Live in"] == ["qa"]
+    assert notion.server.count("POST", "/v1/pages") == len(pages) + len(notion.releases())
+    for version in versions:
+        history = webs[0].api("GET", f"releases/{version}/history/").json()
+        entries = history["results"] if isinstance(history, dict) else history
+        written = Counter((e["kind"], e["name"], e["action"]) for e in entries)
+        assert written == Counter(
+            [("release", version, "created"), ("deployment", "qa", "created")]
+            + [("pin", name, "created") for name in pins]
+        ), written
+    assert "Traceback" not in all_output(stack.processes), shape.logs()
