@@ -12,7 +12,6 @@ import os
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,7 +27,7 @@ from tests.releases.notion.notion_server import NotionServer
 
 from .stack import OwnPostgres, OwnRedis, Stack, fresh_database
 
-ADMIN_PASSWORD = "Zoë-stack-admin-1"  # noqa: S105 (a test password)
+ADMIN_PASSWORD = "Zoë-stack-admin-1"
 
 
 def require_redis_server() -> None:
@@ -203,5 +202,3 @@ def stack_on_own_postgres(
     finally:
         redis.stop()
         postgres.remove()
-
-

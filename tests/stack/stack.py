@@ -15,6 +15,7 @@ Readiness is polled (``/healthz``, the worker's "ready." line), never slept for.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import re
@@ -94,8 +95,10 @@ class OwnRedis:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1"]
-            + ["--save", "", "--appendonly", "no"],
+            [
+                *("redis-server", "--port", str(self.port), "--bind", "127.0.0.1"),
+                *("--save", "", "--appendonly", "no"),
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -154,10 +157,8 @@ class OwnPostgres:
         return self.folder / "server.log"
 
     def remove(self) -> None:
-        try:
+        with contextlib.suppress(subprocess.CalledProcessError):
             self.stop()
-        except subprocess.CalledProcessError:
-            pass
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
@@ -240,9 +241,12 @@ class Stack:
         self.processes: list[Process] = []
 
     def logs(self) -> str:
+        """The end of every process's output (without the access log's health checks)."""
         return "\n".join(
             f"--- {process.name} ({'running' if process.alive() else 'ended'}) ---\n"
-            + process.output()[-6000:]
+            + "\n".join(
+                line for line in process.output().splitlines() if "GET /healthz" not in line
+            )[-6000:]
             for process in self.processes
         )
 

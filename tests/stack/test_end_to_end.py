@@ -14,35 +14,15 @@ import json
 import re
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
-import psycopg
 import pytest
 
-from .conftest import ADMIN_PASSWORD, Repositories, Running, serve_repositories
-from .stack import Process, Web, all_output, wait_until
+from .conftest import ADMIN_PASSWORD, Running, serve_repositories
+from .pipeline import NOT_SERVED, Shape, backlog_empty, deploy, manifest, pin_states
+from .stack import all_output, wait_until
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow, pytest.mark.git]
-
-NOT_SERVED = "nobody/not-served"
-
-
-@dataclass
-class Shape:
-    """The running processes of the module's stack."""
-
-    running: Running
-    repositories: Repositories
-    webs: list[Web] = field(default_factory=list)
-    workers: list[Process] = field(default_factory=list)
-
-    def logs(self) -> str:
-        return self.running.stack.logs()
-
-    def sql(self, query: str, *params: Any) -> list[tuple[Any, ...]]:
-        with psycopg.connect(self.running.database_url) as connection:
-            return connection.execute(query, params).fetchall()  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="module")
@@ -57,73 +37,6 @@ def shape(
     world.workers.append(running.stack.start_worker("worker1"))
     running.stack.start_beat()
     yield world
-
-
-def manifest(
-    repositories: Repositories,
-    version: str,
-    pins: dict[str, str],
-    *,
-    wrong: tuple[str, ...] = (),
-    unreachable: bool = False,
-) -> dict[str, Any]:
-    """The JSON tree of a manifest pinning ``pins`` (name -> tag) at the tags' commits (the
-    names in ``wrong`` at another commit), plus a repository no host serves."""
-    entries = []
-    for name, tag in pins.items():
-        sha = repositories.shas[(name, tag)]
-        if name in wrong:
-            sha = next(s for (n, t), s in repositories.shas.items() if n == name and t != tag)
-        entries.append(
-            {
-                "name": name,
-                "tag": tag,
-                "commit_sha": sha,
-                "package_version": tag.lstrip("v"),
-                "url": repositories.urls[name],
-            }
-        )
-    if unreachable:
-        entries.append(
-            {
-                "name": NOT_SERVED,
-                "tag": "v1.0.0",
-                "commit_sha": "b" * 40,
-                "url": f"git://127.0.0.1:{repositories.daemon.port}/nothing/here.git",
-            }
-        )
-    return {
-        "version": version,
-        "created_at": "2025-01-15T10:00:00Z",
-        "created_by": "release-pipeline",
-        "repositories": entries,
-        "metadata": {"notes": f"Release {version} — Zoë's pipeline ✓"},
-    }
-
-
-def deploy(web: Web, version: str, environment: str, status: str) -> None:
-    answer = web.api(
-        "PUT",
-        f"releases/{version}/deployments/{environment}/",
-        json={
-            "namespace": f"{environment[:4]}-v{version}",
-            "deployed_at": "2025-01-20T14:30:00Z",
-            "status": status,
-        },
-    )
-    assert answer.status_code in (200, 201), answer.text
-
-
-def pin_states(web: Web, version: str) -> dict[str, str]:
-    answer = web.api("GET", f"releases/{version}/")
-    assert answer.status_code == 200, answer.text
-    return {pin["name"]: pin["state"] for pin in answer.json()["repositories"]}
-
-
-def backlog_empty(web: Web) -> bool:
-    status, health = web.health()
-    backlog = health.get("notion_backlog")
-    return status == 200 and isinstance(backlog, dict) and not any(backlog.values())
 
 
 def test_the_procfile_stack_end_to_end(shape: Shape) -> None:
@@ -170,8 +83,9 @@ def test_the_procfile_stack_end_to_end(shape: Shape) -> None:
         "1.3": {fogpy: "unchecked"},
     }
     wait_until(
-        lambda: pin_states(web, "1.4") == expected["1.4"]
-        and pin_states(web, "1.5") == expected["1.5"],
+        lambda: (
+            pin_states(web, "1.4") == expected["1.4"] and pin_states(web, "1.5") == expected["1.5"]
+        ),
         150,
         "the scheduled validation of 1.4 and 1.5",
         shape.logs,
@@ -197,9 +111,12 @@ def test_the_procfile_stack_end_to_end(shape: Shape) -> None:
     history = web.api("GET", "releases/1.5/history/").json()
     entries = history["results"] if isinstance(history, dict) else history
     assert {entry["token"] for entry in entries} == {"pipeline"}
-    assert Counter((e["kind"], e["name"], e["action"]) for e in entries)[
-        ("deployment", "staging", "created")
-    ] == 1
+    assert (
+        Counter((e["kind"], e["name"], e["action"]) for e in entries)[
+            ("deployment", "staging", "created")
+        ]
+        == 1
+    )
 
     # Notion: once the outbox is empty, one page per pin and per release, as the API says.
     wait_until(lambda: backlog_empty(web), 60, "the Notion outbox to empty", shape.logs)
