@@ -25,7 +25,7 @@ from tests.gitserver import (  # noqa: F401 (fixtures)
 )
 from tests.releases.notion.notion_server import NotionServer
 
-from .stack import OwnPostgres, OwnRedis, Stack, fresh_database
+from .stack import OwnPostgres, OwnRedis, Stack, drop_database, fresh_database
 
 ADMIN_PASSWORD = "Zoë-stack-admin-1"
 
@@ -179,6 +179,7 @@ def stack_on_shared_postgres(
     finally:
         stack.stop_all()
         redis.stop()
+        drop_database(database_url)
 
 
 @pytest.fixture(scope="module")
