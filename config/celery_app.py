@@ -37,7 +37,7 @@ class KeepTakenMessagesHidden(bootsteps.StartStopStep):
     lives. Runs in the worker's event loop (the prefork pool of the Procfile; a ``--pool=solo``
     worker is busy while a task runs, and then relies on the timeout alone)."""
 
-    requires = {"celery.worker.consumer.tasks:Tasks"}
+    requires = ("celery.worker.consumer.tasks:Tasks",)
 
     def __init__(self, parent: Any, **kwargs: Any) -> None:
         super().__init__(parent, **kwargs)

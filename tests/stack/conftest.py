@@ -186,7 +186,9 @@ def stack_on_shared_postgres(
 def stack_on_own_postgres(
     tmp_path_factory: pytest.TempPathFactory, notion: Notion
 ) -> Iterator[Running]:
-    """The stack on a PostgreSQL cluster and a Redis of its own, both restartable."""
+    """The stack on a PostgreSQL cluster and a Redis of its own, both restartable. Run where
+    the suite runs on PostgreSQL (CI); a laptop's SQLite run skips it, as the others."""
+    postgres_server()
     require_redis_server()
     postgres = own_postgres()
     redis = OwnRedis()

@@ -28,7 +28,7 @@ class Shape:
 
     def sql(self, query: str, *params: Any) -> list[tuple[Any, ...]]:
         with psycopg.connect(self.running.database_url) as connection:
-            return connection.execute(query, params).fetchall()  # type: ignore[arg-type]
+            return connection.execute(query, params).fetchall()
 
 
 def manifest(

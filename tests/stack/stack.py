@@ -57,7 +57,7 @@ def free_port() -> int:
 
 
 def wait_until(
-    condition: Callable[[], T],
+    condition: Callable[[], T | None],
     timeout: float,
     what: str,
     logs: Callable[[], str] = str,
@@ -73,7 +73,7 @@ def wait_until(
         try:
             value = condition()
         except (OSError, requests.RequestException, psycopg.Error, redis.RedisError):
-            value = None  # type: ignore[assignment]
+            value = None
         if value:
             return value
         if time.monotonic() > deadline:

@@ -73,6 +73,12 @@ def run_of(web: Web, run_id: int) -> dict[str, Any]:
     return dict(answer.json())
 
 
+def ended(web: Web, run_id: int) -> dict[str, Any] | None:
+    """The run, once it is done or failed."""
+    answer = run_of(web, run_id)
+    return answer if answer["state"] in ("done", "failed") else None
+
+
 def task_id(shape: Shape, run_id: int) -> str:
     return str(shape.sql("SELECT task_id FROM releases_validationrun WHERE id = %s", run_id)[0][0])
 
@@ -124,15 +130,15 @@ def test_a_worker_killed_mid_run_is_redelivered_and_the_run_finishes_once(
 
     # A worker again: the message the dead one held comes back to it.
     faults.workers[:] = [stack.start_worker("worker2")]
-    ended = wait_until(
-        lambda: (answer := run_of(web, run))["state"] in ("done", "failed") and answer,
+    result = wait_until(
+        lambda: ended(web, run),
         REDELIVERED_WITHIN,
         "the interrupted run to finish on the new worker",
         faults.logs,
     )
 
-    assert ended["state"] == "done", ended
-    assert ended["counts"] == {
+    assert result["state"] == "done", result
+    assert result["counts"] == {
         "valid": 2,
         "warning": 0,
         "invalid": 0,
@@ -167,16 +173,16 @@ def test_a_git_host_that_hangs_ends_unreachable_within_the_git_timeout(
     # The worker is not held: a run queued after the hanging one finishes while it waits.
     wait_until(lambda: run_of(web, quick)["state"] == "done", 30, "the second run", faults.logs)
     assert run_of(web, slow)["state"] == "running"
-    ended = wait_until(
-        lambda: (answer := run_of(web, slow))["state"] in ("done", "failed") and answer,
+    result = wait_until(
+        lambda: ended(web, slow),
         GIT_TIMEOUT + 20,
         "the hanging run to end",
         faults.logs,
     )
 
-    assert ended["state"] == "done", ended
-    results = {result["repository"]: result for result in ended["results"]}
-    assert {name: result["state"] for name, result in results.items()} == {
+    assert result["state"] == "done", result
+    results = {pin["repository"]: pin for pin in result["results"]}
+    assert {name: pin["state"] for name, pin in results.items()} == {
         FOGPY: "valid",
         SATPY: "valid",
         "acme/hangs": "unreachable",
@@ -208,6 +214,7 @@ def test_redis_restarted_the_processes_reconnect_and_no_change_is_lost(faults: S
     run = validate(web, "5.3")
     wait_until(lambda: run_of(web, run)["state"] == "done", 60, "a run after", faults.logs)
     assert pin_states(web, "5.3") == {FOGPY: "valid", SATPY: "valid"}
+    assert faults.beat is not None
     assert worker.alive() and web.process.alive() and faults.beat.alive()
     assert f"execute_runs[{task_id(faults, run)}] succeeded" in worker.output()
 
@@ -237,6 +244,7 @@ def test_postgres_restarted_the_web_process_recovers_without_a_restart(faults: S
     run = validate(web, "5.4")
     wait_until(lambda: run_of(web, run)["state"] == "done", 60, "a run after", faults.logs)
     assert pin_states(web, "5.4") == {FOGPY: "valid", SATPY: "valid"}
+    assert faults.beat is not None
     assert web.process.alive() and faults.workers[0].alive() and faults.beat.alive()
     assert_in_notion_once(faults, "5.4", PINS, ["production"])
 

@@ -42,14 +42,16 @@ def test_make_stack_runs_the_procfile_and_answers_healthz(tmp_path: Path) -> Non
             start_new_session=True,
         )
 
+    def healthy() -> requests.Response | None:
+        found = requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
+        return found if found.status_code == 200 else None
+
     def logs() -> str:
         return log.read_text(errors="replace")[-8000:]
 
     try:
         answer = wait_until(
-            lambda: (found := requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5))
-            and found.status_code == 200
-            and found,
+            healthy,
             120,
             "make stack to answer /healthz",
             logs,
@@ -57,8 +59,10 @@ def test_make_stack_runs_the_procfile_and_answers_healthz(tmp_path: Path) -> Non
         health = answer.json()
         assert health["database"] == "ok" and health["broker"] == "ok", health
         wait_until(
-            lambda: re.search(r"worker\.1 .*ready\.", logs())
-            and re.search(r"beat\.1 .*beat: Starting", logs()),
+            lambda: (
+                re.search(r"worker\.1 .*ready\.", logs())
+                and re.search(r"beat\.1 .*beat: Starting", logs())
+            ),
             60,
             "the worker and beat under honcho",
             logs,
