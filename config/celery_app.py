@@ -20,6 +20,7 @@ from typing import Any
 
 from celery import Celery, bootsteps
 from celery.worker import state as worker_state
+from kombu.transport import redis as kombu_redis
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 
@@ -79,3 +80,25 @@ class KeepTakenMessagesHidden(bootsteps.StartStopStep):
 
 
 app.steps["consumer"].add(KeepTakenMessagesHidden)
+
+
+_restore_unacked = kombu_redis.QoS.restore_unacked
+
+
+def _restore_unacked_while_connected(self: Any, client: Any = None) -> Any:
+    """Celery 5.7, on losing the broker, collects the connection and then closes it; closing
+    the channel puts back the messages the worker holds, through a connection that is gone,
+    and the AttributeError this raises stops the worker ("Unrecoverable error"). Those messages
+    stay in Redis's unacked set and come back after the visibility timeout: say so, go on."""
+    if client is None and getattr(self.channel.connection, "client", None) is None:
+        logger.warning(
+            "broker connection lost holding %d messages: they return after the visibility "
+            "timeout (REGISTRY_BROKER_VISIBILITY_TIMEOUT)",
+            len(self._delivered),
+        )
+        self._delivered.clear()
+        return None
+    return _restore_unacked(self, client)
+
+
+kombu_redis.QoS.restore_unacked = _restore_unacked_while_connected  # type: ignore[method-assign]

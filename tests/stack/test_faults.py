@@ -206,9 +206,15 @@ def test_a_git_host_that_hangs_ends_unreachable_within_the_git_timeout(
     assert worker.output().count(f"execute_runs[{task_id(faults, slow)}] received") == 1
 
 
-def test_redis_restarted_the_processes_reconnect_and_no_change_is_lost(faults: Shape) -> None:
+def test_redis_restarted_the_processes_reconnect_and_no_change_is_lost(
+    faults: Shape, hanging_host: SilentServer
+) -> None:
     web, redis = faults.webs[0], faults.running.redis
     worker = faults.workers[0]
+    # The worker holds a task when Redis goes: a run waiting on a hanging git host.
+    push(faults, "5.6", pins={FOGPY: "v2.6.1"}, extra=(hanging_pin(hanging_host.port),))
+    held = validate(web, "5.6")
+    wait_until(lambda: run_of(web, held)["state"] == "running", 30, "the run", faults.logs)
     redis.stop()
     try:
         status, health = web.health()
@@ -226,6 +232,10 @@ def test_redis_restarted_the_processes_reconnect_and_no_change_is_lost(faults: S
     run = validate(web, "5.3")
     wait_until(lambda: run_of(web, run)["state"] == "done", 60, "a run after", faults.logs)
     assert pin_states(web, "5.3") == {FOGPY: "valid", SATPY: "valid"}
+    # The run the worker held when Redis went finished there, once.
+    assert run_of(web, held)["state"] == "done"
+    assert pin_states(web, "5.6") == {FOGPY: "valid", "acme/hangs": "unreachable"}
+    assert worker.output().count(f"execute_runs[{task_id(faults, held)}] received") == 1
     assert faults.beat is not None
     assert worker.alive() and web.process.alive() and faults.beat.alive()
     assert f"execute_runs[{task_id(faults, run)}] succeeded" in worker.output()
