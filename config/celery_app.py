@@ -21,6 +21,7 @@ from typing import Any
 from celery import Celery, bootsteps
 from celery.worker import state as worker_state
 from kombu.transport import redis as kombu_redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 
@@ -82,23 +83,19 @@ class KeepTakenMessagesHidden(bootsteps.StartStopStep):
 app.steps["consumer"].add(KeepTakenMessagesHidden)
 
 
-_restore_unacked = kombu_redis.QoS.restore_unacked
+_connparams = kombu_redis.Channel._connparams  # type: ignore[attr-defined]
 
 
-def _restore_unacked_while_connected(self: Any, client: Any = None) -> Any:
-    """Celery 5.7, on losing the broker, collects the connection and then closes it; closing
-    the channel puts back the messages the worker holds, through a connection that is gone,
-    and the AttributeError this raises stops the worker ("Unrecoverable error"). Those messages
-    stay in Redis's unacked set and come back after the visibility timeout: say so, go on."""
-    if client is None and getattr(self.channel.connection, "client", None) is None:
-        logger.warning(
-            "broker connection lost holding %d messages: they return after the visibility "
-            "timeout (REGISTRY_BROKER_VISIBILITY_TIMEOUT)",
-            len(self._delivered),
-        )
-        self._delivered.clear()
-        return None
-    return _restore_unacked(self, client)
+def _connparams_of_an_open_connection(self: Any, asynchronous: bool = False) -> Any:
+    """Celery 5.7, on losing the broker, collects the connection and then closes it; closing a
+    channel puts back the messages the worker holds, and a task that ends after the reconnection
+    acknowledges its message, both on the old channel whose connection is gone. kombu then
+    raises AttributeError, which stops the worker ("Unrecoverable error"). As a connection
+    error, Celery logs it and goes on; the messages stay in Redis's unacked set and come back
+    after the visibility timeout (tasks are idempotent)."""
+    if self.connection is None or self.connection.client is None:
+        raise RedisConnectionError("the broker connection of this channel is closed")
+    return _connparams(self, asynchronous=asynchronous)
 
 
-kombu_redis.QoS.restore_unacked = _restore_unacked_while_connected  # type: ignore[method-assign]
+kombu_redis.Channel._connparams = _connparams_of_an_open_connection  # type: ignore[attr-defined]
