@@ -55,19 +55,23 @@ format: bootstrap
 bench: bootstrap
 	$(PY) bench/run.py
 	$(PY) bench/api.py
+	$(PY) bench/load.py
 	$(PY) bench/gitops.py
 	$(PY) bench/validation.py
 	$(PY) bench/notion.py
+	$(PY) bench/changes.py
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache .mypy_cache .ruff_cache .hypothesis
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 
-# The production shape on one machine: the Procfile's release step, static files, then web,
-# worker and beat under honcho, on a local PostgreSQL and Redis (README, "The stack on one
-# machine"). The environment wins over these defaults; STACK_CONCURRENCY=worker=2 runs more.
+# The production shape on one machine: the Procfile's release step (migrate, collectstatic),
+# then web, worker and beat under honcho, on a local PostgreSQL and Redis (README, "The stack
+# on one machine"). The environment and .env override these defaults; STACK_CONCURRENCY=worker=2
+# runs more; the web processes listen from STACK_PORT on (honcho's 5000).
 .PHONY: stack
 STACK_CONCURRENCY ?= web=1,worker=1,beat=1
+STACK_PORT ?= 5000
 stack: export PATH := $(abspath $(VENV))/bin:$(PATH)
 stack: export DJANGO_SETTINGS_MODULE := config.settings.production
 stack: export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/release_registry
@@ -77,5 +81,4 @@ stack: export DJANGO_ALLOWED_HOSTS ?= localhost,127.0.0.1
 stack: export DJANGO_SECURE_SSL_REDIRECT ?= false
 stack: bootstrap
 	$(VENV)/bin/honcho --no-prefix start release
-	$(PY) manage.py collectstatic --noinput -v 0
-	$(VENV)/bin/honcho start --port $(PORT) --concurrency $(STACK_CONCURRENCY) web worker beat
+	$(VENV)/bin/honcho start --port $(STACK_PORT) --concurrency $(STACK_CONCURRENCY) web worker beat

@@ -3,8 +3,13 @@
 Run from the project root: ``make bench`` or ``python bench/api.py [--seconds N]``. Measures
 the manifest endpoint of a 1,000-pin release and the release list (a page of 50 releases of
 50 pins), each next to its floor: the same gunicorn serving a bare Django view that encodes a
-JSON body of the same size (no database, no authentication). Prints requests/s and p99 and the
-ratio to the floor (target >= 0.5x). A report, never a failing exit status.
+JSON body of the same size (no database, no authentication). Prints requests/s and p99 of
+each and the ratio of their requests/s (target >= 0.5x). A report, never a failing exit status.
+
+The endpoint and its floor take turns, ``--rounds`` times (the order swapped each round), and
+the median round of each is printed: on a machine that other work loads unevenly, a floor
+measured seconds after its endpoint would say more about the load than about the endpoint.
+Both run under ``config/gunicorn.py``, the production settings, with 2 workers.
 
 The database is a scratch one: ``BENCH_DATABASE_URL`` (default: the local PostgreSQL as
 ``postgres``) gets a ``bench_<pid>`` database, dropped at the end. Needs ``wrk`` (Debian's
@@ -41,17 +46,6 @@ FLOOR_BODIES = "BENCH_API_FLOOR_BODIES"  # a JSON file: {name: body} for the flo
 # --- what gunicorn serves -----------------------------------------------------------------------
 
 
-def application(environ: dict[str, Any], start_response: Any) -> Any:
-    """The registry's WSGI application, plus ``/bench/floor/<name>`` (set up on first use)."""
-    global _app
-    if _app is None:
-        _app = _build_application()
-    return _app(environ, start_response)
-
-
-_app: Any = None
-
-
 def _build_application() -> Any:
     from django.core.wsgi import get_wsgi_application
 
@@ -74,6 +68,12 @@ def _build_application() -> Any:
     sys.modules["bench_api_urls"] = module
     settings.ROOT_URLCONF = "bench_api_urls"
     return app
+
+
+if FLOOR_BODIES in os.environ:
+    # Loaded by gunicorn: the registry's WSGI application plus ``/bench/floor/<name>``, built
+    # at import, in the master (config/gunicorn.py preloads it, as in production).
+    application = _build_application()
 
 
 # --- the run ------------------------------------------------------------------------------------
@@ -123,6 +123,11 @@ def wrk(url: str, seconds: int, headers: dict[str, str]) -> tuple[float, float]:
     return rate, p99
 
 
+def median(rounds: list[tuple[float, float]]) -> tuple[float, float]:
+    """The median round by requests/s, and its p99."""
+    return sorted(rounds)[len(rounds) // 2]
+
+
 def fetch(url: str, headers: dict[str, str]) -> Any:
     request = urllib.request.Request(url, headers=headers)  # noqa: S310 - our own local server
     with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
@@ -145,7 +150,8 @@ def wait_until_up(url: str, process: subprocess.Popen[bytes]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=int, default=5, help="wrk duration per measure (5)")
+    parser.add_argument("--seconds", type=int, default=3, help="wrk duration per round (3)")
+    parser.add_argument("--rounds", type=int, default=3, help="turns of endpoint and floor (3)")
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
         print("bench/api.py: wrk is not installed (apt-get install wrk); skipped")
@@ -182,9 +188,9 @@ def run(args: argparse.Namespace, where: str, key: str) -> None:
     bodies_file.write_text("{}")
     environment = {**os.environ, FLOOR_BODIES: str(bodies_file)}
     command = [
-        sys.executable, "-m", "gunicorn", "--workers", "2", "--bind", f"127.0.0.1:{port}",
-        "--chdir", str(ROOT), "--pythonpath", str(ROOT / "bench"), "--log-level", "warning",
-        "api:application",
+        sys.executable, "-m", "gunicorn", "--config", str(ROOT / "config" / "gunicorn.py"),
+        "--workers", "2", "--bind", f"127.0.0.1:{port}", "--chdir", str(ROOT),
+        "--pythonpath", str(ROOT / "bench"), "--log-level", "warning", "api:application",
     ]  # fmt: skip
 
     def start() -> subprocess.Popen[bytes]:
@@ -205,18 +211,30 @@ def run(args: argparse.Namespace, where: str, key: str) -> None:
     bodies_file.write_text(json.dumps(bodies))
     server = start()
     try:
-        print(f"API under load: wrk -t2 -c8 -d{args.seconds}s, gunicorn 2 workers, {where}")
-        print(f"{'measure':<28}{'req/s':>9}{'p99 ms':>9}{'floor req/s':>13}{'floor p99':>11}"
+        print(
+            f"API under load: wrk -t2 -c8 -d{args.seconds}s x {args.rounds} rounds (median), "
+            f"gunicorn 2 workers (config/gunicorn.py), {where}"
+        )
+        print(f"{'measure':<36}{'req/s':>9}{'p99 ms':>9}{'floor req/s':>13}{'floor p99':>11}"
               f"{'ratio':>8}  verdict")  # fmt: skip
         for label, (url, name) in measures.items():
             size = len(json.dumps(bodies[name]))
             wrk(base + url, 1, auth)  # warm both workers
-            rate, p99 = wrk(base + url, args.seconds, auth)
-            floor_rate, floor_p99 = wrk(f"{base}/bench/floor/{name}", args.seconds, {})
+            ours: list[tuple[float, float]] = []
+            floors: list[tuple[float, float]] = []
+            for turn in range(args.rounds):
+                pair = [
+                    (ours, base + url, auth),
+                    (floors, f"{base}/bench/floor/{name}", {}),
+                ]
+                for results, where_to, headers in pair if turn % 2 == 0 else pair[::-1]:
+                    results.append(wrk(where_to, args.seconds, headers))
+            rate, p99 = median(ours)
+            floor_rate, floor_p99 = median(floors)
             ratio = rate / floor_rate
             verdict = "ok" if ratio >= TARGET else f"below {TARGET}x"
             print(
-                f"{label + f' ({size // 1024} KiB)':<28}{rate:>9.0f}{p99:>9.1f}"
+                f"{label + f' ({size // 1024} KiB)':<36}{rate:>9.0f}{p99:>9.1f}"
                 f"{floor_rate:>13.0f}{floor_p99:>11.1f}{ratio:>7.2f}x  {verdict}"
             )
     finally:

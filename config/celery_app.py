@@ -19,6 +19,7 @@ import time
 from typing import Any
 
 from celery import Celery, bootsteps
+from celery.signals import setup_logging
 from celery.worker import state as worker_state
 from kombu.transport import redis as kombu_redis
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -99,3 +100,14 @@ def _connparams_of_an_open_connection(self: Any, asynchronous: bool = False) -> 
 
 
 kombu_redis.Channel._connparams = _connparams_of_an_open_connection  # type: ignore[attr-defined]
+
+
+@setup_logging.connect
+def log_as_django_does(**_kwargs: Any) -> None:
+    """Workers and beat log through Django's LOGGING (JSON lines with a request id in
+    production) rather than in Celery's own format; the level is DJANGO_LOG_LEVEL."""
+    from logging.config import dictConfig
+
+    from django.conf import settings
+
+    dictConfig(settings.LOGGING)

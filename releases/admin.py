@@ -6,6 +6,7 @@
 from .api import admin as api_admin  # noqa: F401
 from .gitops import admin as gitops_admin  # noqa: F401
 from .notion import admin as notion_admin  # noqa: F401
+from .promotion import admin as promotion_admin  # noqa: F401
 from .workbench import (  # noqa: F401 - registered on import
     EnvironmentDeploymentAdmin,
     PinDependencyAdmin,

@@ -9,3 +9,4 @@ class ReleasesConfig(AppConfig):
     def ready(self) -> None:
         # Connects the receivers that report model saves and deletes to releases.changes.
         from . import signals  # noqa: F401
+        from .promotion import receivers  # noqa: F401 - the promotion gate on every write

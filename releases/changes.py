@@ -52,6 +52,11 @@ Action = Literal["created", "changed", "deleted"]
 #: ``sender=Release`` and ``change=<ReleaseChange>``.
 release_changed = Signal()
 
+#: Sent once when the outermost batch ends, inside its transaction, after the findings are
+#: rechecked and before anything is announced (``sender=Batch``, ``batch=``). A receiver may
+#: raise to refuse the whole batch (releases.promotion.enforcement): it is rolled back.
+batch_ending = Signal()
+
 
 @dataclass(frozen=True)
 class RowChanges:
@@ -139,6 +144,8 @@ class Batch:
         # up when the batch ends (the link's pin may not be loaded, or be gone by then).
         self.linked_pins: dict[int, tuple[str, Any, str]] = {}
         self.attribution: list[tuple[str, Any, str]] = []
+        # What the batch announced when it ended (each release's new revision, say).
+        self.announced: list[ReleaseChange] = []
         self.push(source, user, actor)
 
     # --- attribution ----------------------------------------------------------------------
@@ -272,6 +279,7 @@ class Batch:
                 .values_list("pk", flat=True)
             )
         rechecked_pins, rechecked_releases = recheck_releases(recheck)
+        batch_ending.send(sender=Batch, batch=self)
         for release_id, names in rechecked_pins.items():
             for name in names:
                 _Rows.merge(self.pending[release_id].pins.names, name, "changed")
@@ -378,7 +386,7 @@ def batch(source: str, *, user: Any = None, actor: str | None = None) -> Iterato
     try:
         with transaction.atomic():
             yield collected
-            collected.flush()
+            collected.announced = collected.flush()
     finally:
         _current.reset(token)
 

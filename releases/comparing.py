@@ -60,7 +60,11 @@ def compare_releases(left_version: str, right_version: str) -> Comparison:
     """Compare two stored releases (four queries); raises
     :class:`~releases.exporting.UnknownRelease` naming any version not stored."""
     manifests = {m.version: m for m in load_manifests([left_version, right_version])}
-    left, right = manifests[left_version], manifests[right_version]
+    return compare_manifests(manifests[left_version], manifests[right_version])
+
+
+def compare_manifests(left: Manifest, right: Manifest) -> Comparison:
+    """Two manifests (stored now, or as they stood at some moment) side by side."""
     pins_left: dict[str, RepositoryEntry] = {entry.name: entry for entry in left.repositories}
     pins_right: dict[str, RepositoryEntry] = {entry.name: entry for entry in right.repositories}
     envs_left: dict[str, EnvironmentEntry] = dict(left.environments)

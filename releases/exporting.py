@@ -13,8 +13,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
-from django.core.cache import cache
-
+from . import revision_cache
 from .manifests import EnvironmentEntry, Manifest, RepositoryEntry, dump_manifest
 from .manifests.files import WrittenFile, write_files
 from .models import EnvironmentDeployment, PinDependency, Release, RepositoryPin
@@ -182,7 +181,8 @@ EXPORT_CACHE_SECONDS = 60 * 60
 def export_of_revision(version: str, format: str = "yaml") -> tuple[str, int]:
     """Canonical text of a stored release and the revision it shows (the API's ETag).
 
-    Kept in the cache (Redis in production) under the release's identity and revision: every
+    Kept in the cache (this worker's memory, then Redis in production:
+    :mod:`releases.revision_cache`) under the release's identity and revision: every
     change bumps the revision through the change hook, so a cached text is never stale, and
     a busy pipeline endpoint costs one query instead of an export. Raises
     :class:`UnknownRelease`.
@@ -202,13 +202,13 @@ def export_of_revision(version: str, format: str = "yaml") -> tuple[str, int]:
             raise UnknownRelease([version])
         pk, recorded_at, revision = found
         key = f"release-export:{pk}:{recorded_at.timestamp()}:{revision}:{format}"
-        cached: str | None = cache.get(key)
+        cached: str | None = revision_cache.get(key)
         if cached is not None:
             return cached, revision
         text = export_release(version, format)
         # Read between two looks at the revision that agree: the text is of that revision.
         if identity() == found:
-            cache.set(key, text, EXPORT_CACHE_SECONDS)
+            revision_cache.set_many({key: text}, EXPORT_CACHE_SECONDS)
             return text, revision
     return text, revision  # changing under our feet: the latest text, its revision unsure
 

@@ -18,6 +18,7 @@ from django.utils.safestring import SafeString
 from registry.models import Repository
 
 from .models import EnvironmentDeployment, RepositoryPin
+from .promotion.forms import PromotionGateForm
 
 
 def _same_text(posted: Any, stored: Any) -> bool:
@@ -55,7 +56,7 @@ class KeepsStoredValuesForm(forms.ModelForm):
         super()._post_clean()  # type: ignore[misc]
 
 
-class EnvironmentDeploymentForm(KeepsStoredValuesForm):
+class EnvironmentDeploymentForm(PromotionGateForm, KeepsStoredValuesForm):
     def _post_clean(self) -> None:
         super()._post_clean()
         instance: EnvironmentDeployment = self.instance

@@ -359,4 +359,10 @@ class EnvironmentDeployment(TracksStoredValues):
 from .api.models import ApiToken  # noqa: E402,F401
 from .gitops.models import ManifestSource, ManifestSync  # noqa: E402,F401
 from .notion.models import NotionChange, NotionPage  # noqa: E402,F401
+from .promotion.models import (  # noqa: E402,F401
+    FreezeWindow,
+    PromotionApproval,
+    PromotionOverride,
+    PromotionPolicy,
+)
 from .validation.models import ValidationRun  # noqa: E402,F401

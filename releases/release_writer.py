@@ -22,7 +22,7 @@ from registry.models import Environment, Repository
 
 from . import changes
 from .manifests import EnvironmentEntry, Finding, Manifest, check_manifest
-from .models import EnvironmentDeployment, PinDependency, Release, RepositoryPin
+from .models import LIVE_STATUSES, EnvironmentDeployment, PinDependency, Release, RepositoryPin
 from .pin_state import (
     ONLINE_SUBJECT_FIELDS,
     apply_offline_findings,
@@ -30,6 +30,7 @@ from .pin_state import (
     split_findings,
     state_of,
 )
+from .promotion.transitions import note_live
 
 # Environment.display_order is a PositiveIntegerField: new environments never go past it.
 DISPLAY_ORDER_MAX = 2_147_483_647
@@ -326,6 +327,10 @@ class ReleaseWriter:
             }
             position += 1
             deployment = existing.get(name)
+            if entry.status in LIVE_STATUSES and (
+                deployment is None or deployment.status not in LIVE_STATUSES
+            ):
+                note_live(release.pk, environments[name].pk, self.source)
             if deployment is None:
                 created.append(
                     EnvironmentDeployment(release=release, environment=environments[name], **values)

@@ -378,6 +378,37 @@ CELERY_BEAT_SCHEDULE = {
     "notion-sweep": {"task": "releases.notion.sweep", "schedule": 60.0},
 }
 
+# Environment diff and "what changed" (issue 12): commits listed per pin before "and N more".
+REGISTRY_CHANGES_MAX_COMMITS: int = env.int("REGISTRY_CHANGES_MAX_COMMITS", default=50)
+
+# REQUEST IDS AND LOG FORMAT (issue 11: production stack)
+# ------------------------------------------------------------------------------
+# Every request gets an id (the caller's X-Request-ID, else a new one), answered in the same
+# header and put on every log record. DJANGO_LOG_FORMAT: "line" (key=value, the default
+# locally) or "json" (one object per line, the default in production).
+MIDDLEWARE.insert(0, "config.request_logs.RequestIdMiddleware")
+LOGGING["filters"] = {"request_id": {"()": "config.request_logs.RequestIdFilter"}}
+LOGGING["formatters"]["line"]["format"] = (  # type: ignore[index]
+    "time=%(asctime)s level=%(levelname)s logger=%(name)s process=%(process)d "
+    "request_id=%(request_id)s message=%(message)s"
+)
+LOGGING["formatters"]["json"] = {"()": "config.request_logs.JsonFormatter"}  # type: ignore[index]
+LOGGING["handlers"]["stderr"]["filters"] = ["request_id"]  # type: ignore[index]
+LOG_FORMAT: str = env.str("DJANGO_LOG_FORMAT", default="line")
+if LOG_FORMAT not in LOGGING["formatters"]:  # type: ignore[operator]
+    raise ImproperlyConfigured(f"DJANGO_LOG_FORMAT must be line or json, not {LOG_FORMAT!r}")
+LOGGING["handlers"]["stderr"]["formatter"] = LOG_FORMAT  # type: ignore[index]
+
+# API (issue 7): this process's memory in front of the shared cache, for what is kept under a
+# release's revision (rendered manifests, list entries: releases/revision_cache.py). Keys are
+# exact, so a worker's copy is never stale; the oldest third goes when MAX_ENTRIES is reached
+# (a list entry is about 1 KB, a manifest of 1,000 pins about 180 KB).
+CACHES["local"] = {
+    "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+    "LOCATION": "release-registry-revisions",
+    "OPTIONS": {"MAX_ENTRIES": 1000},  # type: ignore[dict-item]
+}
+
 # CELERY ON REDIS: REDELIVERY AND RECONNECTION (the production stack, tests/stack/)
 # ------------------------------------------------------------------------------
 # A message held by a worker that died comes back to the queue after this many seconds (kombu's

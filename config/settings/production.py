@@ -12,7 +12,7 @@ from django.core.exceptions import ImproperlyConfigured
 from config.environment import required
 
 from .base import *  # noqa: F403
-from .base import DATABASES, env
+from .base import DATABASES, LOGGING, STATIC_ROOT, env
 
 SECRET_KEY = required("DJANGO_SECRET_KEY", "the key that signs sessions and tokens")
 ALLOWED_HOSTS = [
@@ -72,3 +72,15 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
+
+# Where collectstatic writes and WhiteNoise reads (the Procfile's release step fills it).
+STATIC_ROOT = env.path("DJANGO_STATIC_ROOT", default=STATIC_ROOT)
+
+# LOGGING
+# ------------------------------------------------------------------------------
+# One JSON object per line, each with the request's id (base.py; DJANGO_LOG_FORMAT=line for
+# key=value lines instead).
+LOG_FORMAT = env.str("DJANGO_LOG_FORMAT", default="json")
+if LOG_FORMAT not in LOGGING["formatters"]:  # type: ignore[operator]
+    raise ImproperlyConfigured(f"DJANGO_LOG_FORMAT must be line or json, not {LOG_FORMAT!r}")
+LOGGING["handlers"]["stderr"]["formatter"] = LOG_FORMAT  # type: ignore[index]

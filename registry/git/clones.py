@@ -10,6 +10,7 @@ need the network). Every git call goes through the hardened runner of
 
 from __future__ import annotations
 
+import datetime as dt
 import fcntl
 import hashlib
 import re
@@ -17,8 +18,9 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Literal
 
 from .errors import CommitNotFound, GitRemoteError
 from .policy import GitPolicy
@@ -28,6 +30,40 @@ from .urls import RemoteUrl, checked_url
 _HEX_RE = re.compile(r"[0-9a-fA-F]{7,64}")
 _FULL_SHA_RE = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 _REFSPECS = ("+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*")
+
+
+@dataclass(frozen=True)
+class Commit:
+    """One commit as ``git log`` tells it; ``date`` is the author date in UTC (RFC 3339)."""
+
+    sha: str
+    subject: str
+    author: str
+    email: str
+    date: str
+
+
+Direction = Literal["same", "forward", "backwards", "diverged", "unrelated"]
+
+
+@dataclass(frozen=True)
+class CommitRange:
+    """The way from one commit of a repository to another (:meth:`CloneCache.commits_between`)."""
+
+    direction: Direction
+    old: str
+    new: str
+    commits: list[Commit]
+    total: int
+    left_behind: int = 0
+
+
+def _utc(date: str) -> str:
+    try:
+        moment = dt.datetime.fromisoformat(date)
+    except ValueError:
+        return date
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class CloneCache:
@@ -70,6 +106,98 @@ class CloneCache:
         if status not in (0, 1):
             raise GitRemoteError(remote.url, f"ancestry could not be computed: {reason}")
         return status == 0
+
+    def commits_between(self, url: str, old: str, new: str, *, limit: int) -> CommitRange:
+        """How a pin's history goes from commit ``old`` to commit ``new``, from the cached
+        clone (fetched only when one of them is not in it yet).
+
+        ``forward``: the commits of ``old..new``, newest first; ``backwards`` (``new`` is an
+        ancestor of ``old``): the commits the move takes away (``new..old``); ``diverged``: the
+        commits of ``old..new`` and how many of ``old``'s are left behind; ``unrelated``: no
+        common history, no commits listed. At most ``limit`` commits are listed; ``total``
+        counts them all. Raises as :meth:`is_descendant` does.
+        """
+        remote = checked_url(url, self.policy)
+        for sha in (old, new):
+            if not _HEX_RE.fullmatch(sha):
+                raise CommitNotFound(remote.url, f"{sha[:80]!r} is not a commit SHA")
+        with self._locked(remote) as path:
+            before, after = self._both(path, remote, old, new)
+            if before == after:
+                return CommitRange("same", before, after, [], 0)
+            # Commits only in ``before`` and only in ``after``, in one walk.
+            behind, ahead = (
+                int(count)
+                for count in run_git(
+                    ["rev-list", "--left-right", "--count", f"{before}...{after}", "--"],
+                    policy=self.policy,
+                    remote=remote,
+                    cwd=path,
+                ).split()
+            )
+            direction: Direction
+            if behind == 0:
+                direction, listed, total = "forward", f"{before}..{after}", ahead
+            elif ahead == 0:
+                direction, listed, total = "backwards", f"{after}..{before}", behind
+            else:
+                status, stdout, reason = run_git_status(
+                    ["merge-base", before, after], policy=self.policy, remote=remote, cwd=path
+                )
+                if status == 1 and not stdout.strip():
+                    return CommitRange("unrelated", before, after, [], 0)
+                if status != 0:
+                    raise GitRemoteError(remote.url, f"history could not be compared: {reason}")
+                direction, listed, total = "diverged", f"{before}..{after}", ahead
+            commits = self._log(path, remote, listed, limit)
+        return CommitRange(
+            direction, before, after, commits, total, behind if direction == "diverged" else 0
+        )
+
+    def _both(self, path: Path, remote: RemoteUrl, old: str, new: str) -> tuple[str, str]:
+        """The full SHAs of two commits: one ``rev-parse`` when the clone has both, else each
+        resolved (and fetched) on its own."""
+        # Both were checked to be hex (no option can hide in them); without ``--verify``,
+        # rev-parse would echo an ``--end-of-options`` back.
+        status, stdout, _ = run_git_status(
+            [
+                "rev-parse",
+                f"{old.lower()}^{{commit}}",
+                f"{new.lower()}^{{commit}}",
+            ],
+            policy=self.policy,
+            remote=remote,
+            cwd=path,
+        )
+        found = stdout.split()
+        if status == 0 and len(found) == 2 and all(_FULL_SHA_RE.fullmatch(sha) for sha in found):
+            return found[0], found[1]
+        return self._commit(path, remote, old), self._commit(path, remote, new)
+
+    def _log(self, path: Path, remote: RemoteUrl, revisions: str, limit: int) -> list[Commit]:
+        if limit <= 0:
+            return []
+        output = run_git(
+            [
+                "log",
+                "--no-show-signature",
+                "--encoding=UTF-8",
+                f"--max-count={limit}",
+                "--format=%H%x00%an%x00%ae%x00%aI%x00%s%x1e",
+                revisions,
+                "--",
+            ],
+            policy=self.policy,
+            remote=remote,
+            cwd=path,
+        )
+        commits = []
+        for record in output.split("\x1e"):
+            fields = record.strip("\n").split("\x00")
+            if len(fields) == 5:
+                sha, author, email, date, subject = fields
+                commits.append(Commit(sha, subject, author, email, _utc(date)))
+        return commits
 
     @contextmanager
     def _locked(self, remote: RemoteUrl) -> Iterator[Path]:

@@ -47,6 +47,10 @@ def _flatten(detail: Any, path: str = "") -> list[Finding]:
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    from releases.promotion.enforcement import PromotionRefused
+
+    if isinstance(exc, PromotionRefused):  # CONTRACT §3: 409 with the gate's rules
+        return Response(exc.as_dict(), status=status.HTTP_409_CONFLICT)
     if isinstance(exc, ManifestRejected):
         conflict = any(error.code == "conflict" for error in exc.errors)
         return Response(

@@ -6,11 +6,14 @@ import datetime as dt
 import hashlib
 import hmac
 import secrets
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.db import models, transaction
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 from django.utils import timezone
 
 # Keys look like ``rr_<prefix>_<secret>``: the prefix finds the row, the hash proves the key.
@@ -19,6 +22,13 @@ PREFIX_BYTES = 6
 SECRET_BYTES = 32
 # last_used_at is written at most once per this interval, not on every request.
 LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
+# A token found is kept in the cache (Redis in production) this long, so that a request costs
+# no query to authenticate. Any save or delete of the token or its user replaces the entry at
+# once (and again when its transaction commits) by a mark that sends lookups to the database
+# for FORGET_SECONDS, longer than any request takes between its query and filling the entry.
+TOKEN_CACHE_SECONDS = 60 * 60
+FORGET_SECONDS = 30
+_FORGOTTEN = "forgotten"
 
 
 def hash_key(key: str) -> str:
@@ -61,6 +71,9 @@ class ApiToken(models.Model):
     revoked_at = models.DateTimeField(
         null=True, blank=True, help_text="Set to revoke the token; it is refused from then on."
     )
+
+    #: Set by :meth:`find`: whether a use of the token was noted within the last minute.
+    use_noted = False
 
     objects: ClassVar[ApiTokenQuerySet] = ApiTokenQuerySet.as_manager()  # type: ignore[assignment]
 
@@ -105,18 +118,29 @@ class ApiToken(models.Model):
 
     @classmethod
     def find(cls, key: str) -> ApiToken | None:
-        """The active token whose key this is, else ``None`` (one query)."""
+        """The active token whose key this is, else ``None``: from the cache (no query), or
+        one query. Only tokens that were found are cached, under the hash of their key."""
         parts = key.split("_", 2)
         if len(parts) != 3 or f"{parts[0]}_" != KEY_PREFIX:
             return None
+        digest = hash_key(key)
+        # One round trip for the token and the mark of its last use.
+        found = cache.get_many([_cache_key(digest), _used_key(digest)])
+        cached = found.get(_cache_key(digest))
+        if isinstance(cached, ApiToken) and hmac.compare_digest(cached.key_hash, digest):
+            cached.use_noted = _used_key(digest) in found
+            return cached
         token = (
             cls.objects.active()
             .select_related("user")
             .filter(prefix=parts[1], user__is_active=True)
             .first()
         )
-        if token is None or not hmac.compare_digest(token.key_hash, hash_key(key)):
+        if token is None or not hmac.compare_digest(token.key_hash, digest):
             return None
+        if cached is None:  # not while a change of the token or its user is being made
+            cache.add(_cache_key(digest), token, TOKEN_CACHE_SECONDS)
+        token.use_noted = _used_key(digest) in found
         return token
 
     def revoke(self) -> None:
@@ -124,8 +148,47 @@ class ApiToken(models.Model):
         self.save(update_fields=["revoked_at"])
 
     def record_use(self, now: dt.datetime | None = None) -> None:
-        """Note the use, at most once per :data:`LAST_USED_RESOLUTION`."""
+        """Note the use, at most once per :data:`LAST_USED_RESOLUTION`: a mark in the cache
+        (read with the token by :meth:`find`) says the use was noted within it."""
+        if getattr(self, "use_noted", False):
+            return
         now = now or timezone.now()
-        if self.last_used_at is None or now - self.last_used_at >= LAST_USED_RESOLUTION:
-            self.last_used_at = now
-            type(self).objects.filter(pk=self.pk).update(last_used_at=now)
+        self.last_used_at = now
+        type(self).objects.filter(pk=self.pk).update(last_used_at=now)
+        cache.set(_used_key(self.key_hash), True, LAST_USED_RESOLUTION.total_seconds())
+
+
+def _cache_key(key_hash: str) -> str:
+    return f"api-token:{key_hash}"
+
+
+def _used_key(key_hash: str) -> str:
+    return f"api-token-used:{key_hash}"
+
+
+def forget(key_hashes: list[str]) -> None:
+    """Stop serving these tokens from the cache: now, and again when the transaction commits
+    (a request that read the token before the change cannot fill the entry in between)."""
+
+    def mark() -> None:
+        cache.set_many({_cache_key(h): _FORGOTTEN for h in key_hashes}, FORGET_SECONDS)
+
+    if key_hashes:
+        mark()
+        transaction.on_commit(mark)
+
+
+@receiver(post_save, sender=ApiToken, dispatch_uid="releases.api.token_saved")
+@receiver(post_delete, sender=ApiToken, dispatch_uid="releases.api.token_deleted")
+def token_changed(sender: Any, instance: ApiToken, **kwargs: Any) -> None:
+    if not kwargs.get("created"):
+        forget([instance.key_hash])
+
+
+@receiver(post_save, sender=settings.AUTH_USER_MODEL, dispatch_uid="releases.api.user_saved")
+@receiver(post_delete, sender=settings.AUTH_USER_MODEL, dispatch_uid="releases.api.user_deleted")
+def user_changed(sender: Any, instance: Any, **kwargs: Any) -> None:
+    """A user deactivated, renamed or deleted: its token (if any) is looked up again."""
+    if kwargs.get("update_fields") == frozenset({"last_login"}):
+        return  # a login (sessions only: a token's account has no password)
+    forget(list(ApiToken.objects.filter(user_id=instance.pk).values_list("key_hash", flat=True)))

@@ -12,12 +12,14 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from django.db.models import Count, Model, Prefetch, QuerySet
+from django.db.models import CharField, Count, Model, Prefetch, QuerySet
+from django.db.models.functions import Cast
 from django.urls import reverse
 from rest_framework.request import Request
 
 from registry.models import Environment, Repository
-from releases.exporting import manifest_for
+from releases import revision_cache
+from releases.exporting import EXPORT_CACHE_SECONDS, manifest_for
 from releases.manifests import format_timestamp, manifest_to_tree
 from releases.models import (
     LIVE_STATUSES,
@@ -27,9 +29,12 @@ from releases.models import (
     RepositoryPin,
     ValidationState,
 )
+from releases.promotion.models import PromotionOverride
 from releases.validation.models import ValidationRun
+from releases.what_changed import evidence_changes
 
 from .filters import overall_state, with_validation_counts
+from .renderers import RawJSON, raw_json
 
 #: Keys a response adds to a release's manifest tree; a client sending them back (a GET, edit,
 #: PUT round trip) has them ignored.
@@ -68,20 +73,92 @@ def validation_counts(release: Release) -> dict[str, Any]:
 # --- releases -------------------------------------------------------------------------------
 
 
+#: The columns of a release the list reads for a page: what identifies its cached entry. The
+#: two times are read as the database's text (what identifies them; no parsing per row).
+LIST_COLUMNS = ("pk", "version", "revision", "recorded_key", "updated_key")
+_IDENTITY = {
+    "recorded_key": Cast("recorded_at", CharField()),
+    "updated_key": Cast("updated_at", CharField()),
+}
+
+
+def list_rows(releases: QuerySet[Release], *extra: str) -> QuerySet[Any, Any]:
+    """``releases`` as rows of :data:`LIST_COLUMNS` (and ``extra`` columns)."""
+    return releases.annotate(**_IDENTITY).values_list(*LIST_COLUMNS, *extra, named=True)
+
+
 def release_list_queryset() -> QuerySet[Release]:
-    """The releases, newest first; a page's pin counts and deployments are read by
-    :func:`release_summaries` for that page only."""
-    return Release.objects.only(
-        "version", "created_at", "created_by", "revision", "recorded_at", "updated_at"
-    ).order_by("-recorded_at", "-pk")
+    """The releases, newest first; a page's rows are read as :data:`LIST_COLUMNS` and shown
+    by :func:`release_summaries`."""
+    return Release.objects.order_by("-recorded_at", "-pk")
 
 
 STATES = tuple(ValidationState.values)
 
+#: How long a release's list entry stays in the cache. Its key holds the release's revision,
+#: which every change batch bumps (:mod:`releases.changes`), so an entry is never stale; the
+#: time only lets unused entries go.
+SUMMARY_CACHE_SECONDS = EXPORT_CACHE_SECONDS
 
-def release_summaries(releases: list[Release], request: Request | None) -> list[dict[str, Any]]:
-    """A page of releases as the list shows them: two queries whatever the number of pins."""
-    ids = [release.pk for release in releases]
+
+def summary_key(row: Any) -> str:
+    """The cache key of a release's list entry (``row`` has :data:`LIST_COLUMNS`): its
+    identity (the pk, and the time it was recorded, in case a restored database hands a pk
+    out again) and its revision and last save."""
+    stamps = f"{row.recorded_key}/{row.updated_key}".replace(" ", "T")  # no spaces in a key
+    return f"release-summary:{row.pk}:{stamps}:{row.revision}"
+
+
+def release_summaries(rows: list[Any], request: Request | None) -> RawJSON:
+    """A page of releases (rows with :data:`LIST_COLUMNS`) as the list shows them, as JSON.
+
+    Each entry is kept rendered in the cache (this worker's memory, then Redis in production:
+    :mod:`releases.revision_cache`) under :func:`summary_key`, read for the whole page at once.
+    The entries missing are built with three queries whatever the number of pins, and cached
+    only if their release is still as the page read it (no change committed in between). The
+    link, which holds the request's host, is added per request; and the page so assembled is
+    kept in this worker's memory under all its entries' keys and the link, so that the same
+    page asked again is one lookup.
+    """
+    keys = {row.pk: summary_key(row) for row in rows}
+    # One reverse() for the page: only the version differs.
+    detail = _url(request, "release-detail", version="VERSION")
+    # The whole page, as this worker last assembled it from the same entries and links.
+    page_key = (
+        "release-page:" + hashlib.sha256("\n".join([detail, *keys.values()]).encode()).hexdigest()
+    )
+    page: str | None = revision_cache.get_local(page_key)
+    if page is not None:
+        return RawJSON(page)
+    found: dict[str, str] = revision_cache.get_many(list(keys.values())) if keys else {}
+    missing = [row.pk for row in rows if keys[row.pk] not in found]
+    if missing:
+        built = _build_summaries(missing)
+        found.update((keys[pk], text) for pk, (text, _now) in built.items())
+        revision_cache.set_many(
+            {key: text for pk, (text, key) in built.items() if key == keys[pk]},
+            SUMMARY_CACHE_SECONDS,
+        )
+    entries = [
+        # The cached text is the entry without its closing brace; the link closes it.
+        found[keys[row.pk]]
+        + ',"links":{"detail":'
+        + json.dumps(detail.replace("/VERSION/", f"/{row.version}/"), ensure_ascii=False)
+        + "}}"
+        for row in rows
+        if keys[row.pk] in found  # not a release deleted since the page was read
+    ]
+    page = "[" + ",".join(entries) + "]"
+    if not missing:
+        revision_cache.set_local(page_key, page)
+    return RawJSON(page)
+
+
+def _build_summaries(ids: list[int]) -> dict[int, tuple[str, str]]:
+    """List entries of these releases, rendered without the links and the closing brace, each
+    with the :func:`summary_key` of the release as it was read: three queries whatever the
+    number of pins. The releases are read last, so an entry whose key is the one its page read
+    was built from that state (every change bumps the revision in its own transaction)."""
     counts: dict[int, dict[str, int]] = {pk: dict.fromkeys(STATES, 0) for pk in ids}
     rows = (
         RepositoryPin.objects.filter(release_id__in=ids)
@@ -104,26 +181,31 @@ def release_summaries(releases: list[Release], request: Request | None) -> list[
             "deployed_at": _time(deployed_at),
             "status": status,
         }
-    detail = _url(request, "release-detail", version="VERSION")
-    return [
-        {
-            "version": release.version,
-            "created_at": _time(release.created_at),
-            "created_by": release.created_by,
-            "revision": release.revision,
-            "pin_count": sum(counts[release.pk].values()),
-            "validation": {
-                "state": overall_state(counts[release.pk]),
-                "pins": counts[release.pk],
-            },
-            "environments": environments[release.pk],
-            "recorded_at": _time(release.recorded_at),
-            "updated_at": _time(release.updated_at),
-            # One reverse() for the page: only the version differs.
-            "links": {"detail": detail.replace("/VERSION/", f"/{release.version}/")},
-        }
+    releases = list_rows(
+        Release.objects.filter(pk__in=ids), "created_at", "created_by", "recorded_at", "updated_at"
+    )
+    return {
+        release.pk: (
+            raw_json(
+                {
+                    "version": release.version,
+                    "created_at": _time(release.created_at),
+                    "created_by": release.created_by,
+                    "revision": release.revision,
+                    "pin_count": sum(counts[release.pk].values()),
+                    "validation": {
+                        "state": overall_state(counts[release.pk]),
+                        "pins": counts[release.pk],
+                    },
+                    "environments": environments[release.pk],
+                    "recorded_at": _time(release.recorded_at),
+                    "updated_at": _time(release.updated_at),
+                }
+            )[:-1],
+            summary_key(release),
+        )
         for release in releases
-    ]
+    }
 
 
 def release_detail(version: str, request: Request | None) -> dict[str, Any]:
@@ -278,6 +360,13 @@ def release_history(release: Release) -> list[dict[str, Any]]:
             "environment_id",
             Environment,
         ),
+        # A deployment recorded although its promotion policy refused it: who and why.
+        (
+            "override",
+            PromotionOverride.history.filter(release_id=release.pk),
+            "environment_id",
+            Environment,
+        ),
     ]
     entries: list[tuple[dt.datetime, int, dict[str, Any]]] = []
     for kind, records, name_field, catalogue in kinds:
@@ -323,7 +412,7 @@ def release_history(release: Release) -> list[dict[str, Any]]:
                 )
             )
     # Newest first; the records of one write share a moment: the release, pins, deployments.
-    order = {"release": 0, "pin": 1, "deployment": 2}
+    order = {"release": 0, "pin": 1, "deployment": 2, "override": 3}
     entries.sort(key=lambda item: (-item[0].timestamp(), order[item[2]["kind"]], item[1]))
     return [entry for _, _, entry in entries]
 
@@ -367,7 +456,15 @@ def evidence(release: Release, request: Request | None) -> dict[str, Any]:
         "validation": validation,
         "deployments": [entry for entry in history if entry["kind"] == "deployment"],
         "changes": history,
+        "what_changed": evidence_changes(release.version),
     }
+    # Promotion: the deployments recorded although their policy refused them, with the reason.
+    package["promotion_overrides"] = [
+        override.as_dict()
+        for override in release.promotion_overrides.select_related("environment").order_by(
+            "recorded_at", "pk"
+        )
+    ]
     return {"sha256": package_digest(package), "package": package}
 
 

@@ -189,6 +189,11 @@ class EvidencePackageSerializer(serializers.Serializer):
     validation = serializers.ListField(child=serializers.DictField())
     deployments = HistoryEntrySerializer(many=True)
     changes = HistoryEntrySerializer(many=True)
+    what_changed = serializers.ListField(
+        child=serializers.DictField(),
+        help_text="Per environment of the release: the commits since the newest other release "
+        "live there (as GET /api/releases/{version}/changes/?since=<environment>).",
+    )
 
 
 class EvidenceSerializer(serializers.Serializer):

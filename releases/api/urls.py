@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from django.urls import path, register_converter
 
-from . import views
+from ..promotion import api as promotion
+from . import diff_views, views
 
 
 class VersionConverter:
@@ -78,10 +79,30 @@ urlpatterns = [
         views.ValidationRunDetail.as_view(),
         name="validation-run",
     ),
+    path(
+        "releases/<version:version>/promotion/<version:environment>",
+        promotion.PromotionGate.as_view(),
+        name="release-promotion",
+    ),
+    path(
+        "releases/<version:version>/promotion/<version:environment>/approvals/",
+        promotion.PromotionApprovals.as_view(),
+        name="release-promotion-approvals",
+    ),
     path("environments/", views.EnvironmentList.as_view(), name="environment-list"),
     path(
         "environments/<version:name>/",
         views.EnvironmentDetail.as_view(),
         name="environment-detail",
+    ),
+    path(
+        "environments/<version:name>/diff/<version:other>",
+        diff_views.EnvironmentDiff.as_view(),
+        name="environment-diff",
+    ),
+    path(
+        "releases/<version:version>/changes/",
+        diff_views.ReleaseChanges.as_view(),
+        name="release-changes",
     ),
 ]

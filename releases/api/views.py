@@ -38,14 +38,21 @@ from releases.validation.runs import request_run
 
 from . import serializers as docs
 from .filters import ReleaseFilter
+from .pagination import TOTAL, CountedPageNumberPagination, with_total
 from .parsers import PARSERS, RawBody, raw_body, read_manifest, read_tree, tree_manifest
-from .renderers import ManifestJSONRenderer, ManifestText, ManifestYAMLRenderer
+from .renderers import (
+    ManifestJSONRenderer,
+    ManifestText,
+    ManifestYAMLRenderer,
+    PageJSONRenderer,
+)
 from .representations import (
     READ_ONLY_PIN_KEYS,
     READ_ONLY_RELEASE_KEYS,
     deployment_item,
     deployments_queryset,
     evidence,
+    list_rows,
     live_in_environments,
     pin_item,
     pins_queryset,
@@ -58,11 +65,11 @@ from .representations import (
 )
 from .writes import (
     check_precondition,
-    current_revision,
     etag,
     locked_release,
     source_of,
     who,
+    written_revision,
 )
 
 ERRORS = {
@@ -197,13 +204,22 @@ class ReleaseList(ReleaseWriting):
     """Releases, newest first; create one from a manifest body."""
 
     filterset_class = ReleaseFilter
+    pagination_class = CountedPageNumberPagination
+    renderer_classes = [PageJSONRenderer, BrowsableAPIRenderer]
 
     def get_queryset(self) -> QuerySet[Release]:
         return release_list_queryset()
 
+    def filter_queryset(self, queryset: QuerySet[Any, Any]) -> QuerySet[Any, Any]:
+        # Without a filter parameter django-filter would only build and validate an empty form.
+        if not any(name in self.request.query_params for name in ReleaseFilter.base_filters):
+            return queryset
+        return super().filter_queryset(queryset)
+
     @extend_schema(responses={200: docs.ReleaseSummarySerializer(many=True), **QUERY_ERRORS})
     def get(self, request: Request) -> Response:
-        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        rows = list_rows(with_total(self.filter_queryset(self.get_queryset())), TOTAL)
+        page = self.paginate_queryset(rows)
         return self.get_paginated_response(release_summaries(list(page or []), request))
 
     @extend_schema(
@@ -335,7 +351,9 @@ class ReleaseManifest(ApiView):
         with locked_release(version, request):
             result = import_manifest(manifest, source=source, user=user, strict=strict)
         code = status.HTTP_201_CREATED if result.diff.created else status.HTTP_200_OK
-        return with_etag(Response(result.as_dict(), status=code), current_revision(version))
+        return with_etag(
+            Response(result.as_dict(), status=code), written_revision(request, version)
+        )
 
 
 class PinList(ApiView):
@@ -390,7 +408,7 @@ class PinDetail(ApiView):
                 raise Http404(f"Release {version} has no pin of {repository}.") from None
         release = get_release(version)
         pin = pins_queryset(release).get(repository__name=repository)
-        return with_etag(Response(pin_item(pin)), release.revision)
+        return with_etag(Response(pin_item(pin)), written_revision(request, version))
 
 
 class DeploymentList(ApiView):
@@ -489,7 +507,9 @@ class DeploymentDetail(ApiView):
         release = get_release(version)
         deployment = deployments_queryset(release).get(environment__name=environment)
         code = status.HTTP_201_CREATED if existing is None else status.HTTP_200_OK
-        return with_etag(Response(deployment_item(deployment), status=code), release.revision)
+        return with_etag(
+            Response(deployment_item(deployment), status=code), written_revision(request, version)
+        )
 
 
 class ReleaseDiff(ApiView):
@@ -535,14 +555,14 @@ class ReleaseEvidence(ApiView):
         return with_etag(Response(evidence(release, request)), release.revision)
 
 
-def moment(request: Request) -> Any:
-    text = request.query_params.get("at")
+def moment(request: Request, name: str = "at") -> Any:
+    text = request.query_params.get(name)
     if not text:
         return None
-    when = parse_timestamp(text, "at")
+    when = parse_timestamp(text, name)
     if when is None:
         message = "not an RFC 3339 time with an offset or Z, e.g. 2025-01-20T14:30:00Z"
-        raise ManifestRejected("at", [Finding("format", "error", "at", message)])
+        raise ManifestRejected(name, [Finding("format", "error", name, message)])
     # In UTC: PostgreSQL refuses offsets beyond ±15:59 that Python (and RFC 3339) allow.
     return when.astimezone(dt.UTC)
 

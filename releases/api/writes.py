@@ -16,6 +16,7 @@ from rest_framework.request import Request
 
 from releases import changes
 from releases.models import Release
+from releases.promotion.transitions import overriding
 
 from .errors import PreconditionFailed
 from .models import ApiToken
@@ -60,7 +61,9 @@ def locked_release(version: str, request: Request) -> Iterator[Release | None]:
     :class:`PreconditionFailed` when ``If-Match`` names another revision.
     """
     user, actor = who(request)
-    with changes.batch(changes.API, user=user, actor=actor) as batch:
+    reason = request.headers.get("Promotion-Override-Reason")
+    # The override outlives the batch: it is read when the batch ends.
+    with overriding(reason), changes.batch(changes.API, user=user, actor=actor) as batch:
         release = Release.objects.select_for_update().filter(version=version).first()
         if not matches(
             request.headers.get("If-Match"), release.revision if release is not None else None
@@ -70,6 +73,13 @@ def locked_release(version: str, request: Request) -> Iterator[Release | None]:
             # The release's change is the API's (named by the token), not the importer's.
             batch.report(release.pk, version=release.version)
         yield release
+    # Committed. The answer's ETag is the revision this write made: read from the table now,
+    # it could be a later write's, and a client sending it back in If-Match would overwrite a
+    # change it never saw.
+    made = [change.revision for change in batch.announced if change.version == version]
+    # Nothing changed: the revision the lock found.
+    found = release.revision if release is not None else None
+    request._written_revision = made[-1] if made else found  # type: ignore[attr-defined]
 
 
 def check_precondition(version: str, request: Request) -> Release | None:
@@ -84,3 +94,12 @@ def check_precondition(version: str, request: Request) -> Release | None:
 
 def current_revision(version: str) -> int | None:
     return Release.objects.filter(version=version).values_list("revision", flat=True).first()
+
+
+def written_revision(request: Request, version: str) -> int | None:
+    """The revision the write of ``request`` (made in :func:`locked_release`) left ``version``
+    at: its ``ETag``."""
+    if hasattr(request, "_written_revision"):
+        revision: int | None = request._written_revision
+        return revision
+    return current_revision(version)

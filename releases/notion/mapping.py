@@ -69,6 +69,8 @@ class DeploymentSnapshot:
     status: str
     deployed_at: datetime | None
     namespace: str
+    #: The reason of the last promotion override that recorded it, if one did.
+    override: str | None = None
 
 
 @dataclass(frozen=True)
@@ -108,8 +110,10 @@ def load_release(release_id: int) -> ReleaseSnapshot | None:
         "validation_state",
         "validated_at",
     )
-    deployments = EnvironmentDeployment.objects.filter(release_id=release_id).values(
-        "environment__name", "status", "deployed_at", "namespace"
+    deployments = (
+        EnvironmentDeployment.objects.filter(release_id=release_id)
+        .annotate(override=last_override_reason())
+        .values("environment__name", "status", "deployed_at", "namespace", "override")
     )
     return ReleaseSnapshot(
         id=release["id"],
@@ -130,10 +134,29 @@ def load_release(release_id: int) -> ReleaseSnapshot | None:
         },
         deployments=tuple(
             DeploymentSnapshot(
-                d["environment__name"], d["status"], d["deployed_at"], d["namespace"]
+                d["environment__name"],
+                d["status"],
+                d["deployed_at"],
+                d["namespace"],
+                d["override"],
             )
             for d in deployments
         ),
+    )
+
+
+def last_override_reason() -> Any:
+    """The reason of the latest promotion override of a deployment (in its own query)."""
+    from django.db.models import OuterRef, Subquery
+
+    from ..promotion.models import PromotionOverride
+
+    return Subquery(
+        PromotionOverride.objects.filter(
+            release_id=OuterRef("release_id"), environment_id=OuterRef("environment_id")
+        )
+        .order_by("-recorded_at", "-pk")
+        .values("reason")[:1]
     )
 
 
@@ -209,8 +232,13 @@ def pin_properties(
         "Validation": select(VALIDATION_NAMES[ValidationState(pin.validation)]),
         "Validated at": when(pin.validated_at),
         "Live in": multi_select(release.live_in),
+        # A deployment its promotion policy refused, recorded anyway, says so and why.
         "Namespaces": text(
-            "; ".join(f"{d.environment}: {d.namespace}" for d in release.deployments)
+            "; ".join(
+                f"{d.environment}: {d.namespace}"
+                + (f" (promotion override: {d.override})" if d.override else "")
+                for d in release.deployments
+            )
         ),
         "Registry key": text(pin_key(release.version, pin.repository)),
     }

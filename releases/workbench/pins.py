@@ -79,7 +79,7 @@ class EnvironmentDeploymentInline(admin.TabularInline):
     model = EnvironmentDeployment
     form = EnvironmentDeploymentForm
     template = INLINE_TEMPLATE
-    fields = ["position", "environment", "namespace", "deployed_at", "status"]
+    fields = ["position", "environment", "namespace", "deployed_at", "status", "override_reason"]
     extra = 0
     ordering = ["position", "pk"]
 

@@ -186,7 +186,7 @@ class ReleaseAdmin(ReportsChangesAdmin):
     # The pages' module is loaded with the URLs, not with the admin: commands that touch no
     # database (validate_manifest) do not load the import and export services.
     def get_urls(self) -> list[URLPattern]:
-        from . import views
+        from . import diff_pages, views
 
         wrap = self.admin_site.admin_view
         info = "releases_release"
@@ -194,6 +194,16 @@ class ReleaseAdmin(ReportsChangesAdmin):
             path("import/", wrap(views.ImportView.as_view(admin=self)), name=f"{info}_import"),
             path("matrix/", wrap(views.MatrixView.as_view(admin=self)), name=f"{info}_matrix"),
             path("compare/", wrap(views.CompareView.as_view(admin=self)), name=f"{info}_compare"),
+            path(
+                "environments-diff/",
+                wrap(diff_pages.EnvironmentDiffView.as_view(admin=self)),
+                name=f"{info}_environment_diff",
+            ),
+            path(
+                "<path:object_id>/changes/",
+                wrap(diff_pages.ReleaseChangesView.as_view(admin=self)),
+                name=f"{info}_changes",
+            ),
             path(
                 "<path:object_id>/export/<str:format>/",
                 wrap(views.ExportView.as_view(admin=self)),

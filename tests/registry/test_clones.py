@@ -90,3 +90,28 @@ def test_refused_and_unreachable_remotes(recorded_git: RecordedGit, tmp_path: Pa
         clones.is_descendant(f"git://127.0.0.1:{free_port()}/org/x.git", "a" * 40, "b" * 40)
     # A failed first clone leaves nothing behind to be mistaken for a clone later.
     assert [path.suffix for path in (tmp_path / "cache").iterdir()] == [".lock"]
+
+
+def test_commits_between_from_one_clone_fetched_only_for_new_commits(
+    history, recorded_git: RecordedGit, tmp_path: Path
+):
+    repo, url, sha = history
+    clones = CloneCache(tmp_path / "cache", recorded_git.policy())
+
+    forward = clones.commits_between(url, sha["a"][:9], sha["c"], limit=1)
+    assert (forward.direction, forward.total, forward.old) == ("forward", 2, sha["a"])
+    assert [commit.sha for commit in forward.commits] == [sha["c"]]
+    backwards = clones.commits_between(url, sha["c"], sha["a"], limit=10)
+    assert backwards.direction == "backwards"
+    assert [commit.sha for commit in backwards.commits] == [sha["c"], sha["b"]]
+    side = clones.commits_between(url, sha["c"], sha["x"], limit=10)
+    assert (side.direction, side.total, side.left_behind) == ("diverged", 1, 2)
+    assert side.commits[0].subject == "hotfix on the side"
+    assert len(recorded_git.calls("clone")) == 1 and recorded_git.calls("fetch") == []
+
+    # A commit pushed since, abbreviated: the refs are fetched again, once.
+    newest = repo.commit("after the clone")
+    later = clones.commits_between(url, sha["c"], newest[:10], limit=10)
+
+    assert (later.direction, later.total, later.new) == ("forward", 1, newest)
+    assert len(recorded_git.calls("clone")) == 1 and len(recorded_git.calls("fetch")) == 1

@@ -418,6 +418,7 @@ def test_every_project_command_refuses_abbreviated_options():
     from releases.management.base import RegistryCommand
 
     assert PROJECT_COMMANDS == [
+        "check_promotion",
         "create_api_token",
         "export_manifest",
         "import_manifest",

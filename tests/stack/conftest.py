@@ -118,6 +118,8 @@ def stack_environment(database_url: str, redis_url: str, notion: Notion) -> dict
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
         "DJANGO_READ_DOT_ENV_FILE": "false",
         "DJANGO_LOG_LEVEL": "INFO",
+        # Two gunicorn workers per web process (config/gunicorn.py): the machine is shared.
+        "WEB_CONCURRENCY": "2",
         "NOTION_TOKEN": notion.server.token,
         "NOTION_BASE_URL": notion.server.url,
         "NOTION_RELEASE_VIEWS_DATABASE_ID": notion.views,

@@ -34,7 +34,7 @@ def test_make_stack_runs_the_procfile_and_answers_healthz(tmp_path: Path) -> Non
     with log.open("wb") as output:
         make = subprocess.Popen(
             # -o: the virtualenv counts as installed (the test runs inside it).
-            ["make", "-o", ".venv/.installed", "stack", f"PORT={port}"],
+            ["make", "-o", ".venv/.installed", "stack", f"STACK_PORT={port}"],
             cwd=ROOT,
             env=environment,
             stdout=output,

@@ -14,13 +14,16 @@ from releases.management.base import RegistryCommand
 from releases.manifests import Manifest, ManifestRejected
 from releases.manifests.files import read_manifests
 from releases.progress import Progress
+from releases.promotion.transitions import overriding
 
 
 class Command(RegistryCommand):
     help = (
         "Import release manifests (.yaml, .yml, .json files, or folders of them) in one "
         "transaction: all are stored, or none. Prints one line per file (created, updated "
-        "with what changed, unchanged), its findings as a count, and a summary; "
+        "with what changed, unchanged), its findings as a count, and a summary. "
+        "A deployment its environment's promotion policy refuses rejects the call "
+        "(--override-reason records it anyway). "
         "-v 2 lists every finding under its file (as validate_manifest does), -v 0 prints "
         "the summary only. Rejections go to stderr, each with its file, path and line. "
         "Exit 0 ok, 1 rejected (nothing written), 2 usage."
@@ -39,6 +42,12 @@ class Command(RegistryCommand):
             action="store_true",
             help="Import only versions not stored yet; leave existing releases untouched.",
         )
+        parser.add_argument(
+            "--override-reason",
+            metavar="REASON",
+            help="Record deployments their promotion policy refuses anyway, with this reason "
+            "(stored with each override; shown in history, evidence and Notion).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         verbosity: int = options["verbosity"]
@@ -54,13 +63,14 @@ class Command(RegistryCommand):
             self.reject(rejected, len(files))
         progress = Progress(self.stderr, len(manifests), "importing")
         try:
-            results = import_manifests(
-                manifests,
-                dry_run=options["dry_run"],
-                strict=options["strict"],
-                only_new=options["only_new"],
-                progress=lambda result: progress.step(result.source),
-            )
+            with overriding(options["override_reason"], trusted=True):
+                results = import_manifests(
+                    manifests,
+                    dry_run=options["dry_run"],
+                    strict=options["strict"],
+                    only_new=options["only_new"],
+                    progress=lambda result: progress.step(result.source),
+                )
         except ManifestsRejected as exc:
             progress.close()
             self.reject(exc.rejections, len(files))

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from django.core.cache import cache
 from rest_framework.test import APIClient
 
+from releases import revision_cache
 from releases.api.models import ApiToken
 
 
@@ -20,10 +20,11 @@ def token_client(name: str, scope: str) -> APIClient:
 
 @pytest.fixture(autouse=True)
 def fresh_throttle_counts() -> Iterator[None]:
-    # The throttle counts requests in the cache, which outlives a test's database.
-    cache.clear()
+    # The throttle counts requests in the cache, which outlives a test's database (as do the
+    # API's cached reads, in this process's memory too).
+    revision_cache.clear()
     yield
-    cache.clear()
+    revision_cache.clear()
 
 
 @pytest.fixture

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from io import StringIO
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connection, transaction
 from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from releases.api import models
 from releases.api.models import ApiToken, hash_key
 from tests.releases.manifests import RELEASE_1_4, import_text
 
@@ -81,7 +85,9 @@ def test_a_read_token_writing_gets_403_and_changes_nothing(reader: APIClient) ->
     assert reader.get("/api/releases/1.4/").status_code == 200
 
 
-def test_last_use_is_recorded_at_most_once_a_minute() -> None:
+def test_last_use_is_recorded_at_most_once_a_minute(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A second stands for the minute (the mark of the last use expires in the cache).
+    monkeypatch.setattr(models, "LAST_USED_RESOLUTION", dt.timedelta(seconds=1))
     token, key = ApiToken.create_token("ci", "read")
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
@@ -92,10 +98,10 @@ def test_last_use_is_recorded_at_most_once_a_minute() -> None:
     client.get("/api/releases/")
     token.refresh_from_db()
     assert token.last_used_at == first
-    ApiToken.objects.filter(pk=token.pk).update(last_used_at=first - dt.timedelta(minutes=2))
+    time.sleep(1.5)
     client.get("/api/releases/")
     token.refresh_from_db()
-    assert token.last_used_at is not None and token.last_used_at > first - dt.timedelta(seconds=1)
+    assert token.last_used_at is not None and token.last_used_at > first
     assert token.last_used_at <= timezone.now()
 
 
@@ -143,3 +149,68 @@ def test_the_admin_lists_and_revokes_tokens_without_showing_keys(django_user_mod
     api = APIClient()
     api.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     assert api.get("/api/releases/").status_code == 401
+
+
+# --- tokens kept in the cache ------------------------------------------------------------------
+
+
+def token_queries(client: APIClient) -> int:
+    with CaptureQueriesContext(connection) as captured:
+        assert client.get("/api/environments/").status_code == 200
+    return sum("releases_apitoken" in query["sql"] for query in captured.captured_queries)
+
+
+def test_a_token_in_use_is_read_from_the_cache() -> None:
+    _token, key = ApiToken.create_token("ci", "read")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    assert token_queries(client) == 2  # found, and its use noted
+    assert token_queries(client) == 0
+    assert token_queries(client) == 0
+
+
+def test_every_change_of_a_cached_token_or_its_user_applies_to_the_next_request(
+    django_user_model,
+) -> None:
+    import_text(RELEASE_1_4)
+    token, key = ApiToken.create_token("ci", "read")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    body = {"status": "retired"}
+
+    def patch() -> int:
+        return client.patch(
+            "/api/releases/1.4/deployments/production/", data=body, format="json"
+        ).status_code
+
+    client.get("/api/releases/")
+    client.get("/api/releases/")  # from the cache
+    assert patch() == 403
+
+    # The scope changed in the admin's form (a save of the token).
+    admin = django_user_model.objects.create_superuser("root", password="x")
+    staff = APIClient()
+    staff.force_login(admin)
+    url = f"/admin/releases/apitoken/{token.pk}/change/"
+    form = {"scope": "write", "revoked_at_0": "", "revoked_at_1": ""}
+    assert staff.post(url, form).status_code == 302
+    token.refresh_from_db()
+    assert token.scope == "write"
+    assert patch() == 200
+    body = {"status": "deployed"}
+    assert patch() == 200  # cached again, with the write scope
+
+    # Its service account deactivated.
+    token.user.is_active = False
+    token.user.save()
+    assert client.get("/api/releases/").status_code == 401
+    token.user.is_active = True
+    token.user.save()
+    assert client.get("/api/releases/").status_code == 200
+
+    # Revoked: refused at once, inside the revoking transaction and after it.
+    with transaction.atomic():
+        token.revoke()
+        assert client.get("/api/releases/").status_code == 401
+    assert client.get("/api/releases/").status_code == 401
+    assert ApiToken.find(key) is None

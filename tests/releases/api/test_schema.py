@@ -49,6 +49,11 @@ ENDPOINTS = {
     ("GET", "/api/validation-runs/{id}/"),
     ("GET", "/api/environments/"),
     ("GET", "/api/environments/{name}/"),
+    ("GET", "/api/environments/{name}/diff/{other}"),
+    ("GET", "/api/releases/{version}/changes/"),
+    ("GET", "/api/releases/{version}/promotion/{environment}"),
+    ("GET", "/api/releases/{version}/promotion/{environment}/approvals/"),
+    ("POST", "/api/releases/{version}/promotion/{environment}/approvals/"),
 }
 # A handful of examples per operation keeps the whole run well under a minute.
 EXAMPLES_PER_OPERATION = int(os.environ.get("API_SCHEMA_EXAMPLES", "12"))

@@ -1,0 +1,130 @@
+"""The rules over plain data, at fixed moments: no database, no clock."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from releases.promotion import rules
+
+UTC = dt.UTC
+
+
+def at(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text)
+
+
+def test_live_intervals_follow_the_history_and_start_at_deployed_at():
+    rows = [
+        rules.HistoryRow(at("2026-03-01T10:00:00+00:00"), "+", "planned", None),
+        rules.HistoryRow(
+            at("2026-03-02T10:00:00+00:00"), "~", "in_progress", at("2026-03-02T09:30:00+00:00")
+        ),
+        rules.HistoryRow(at("2026-03-03T10:00:00+00:00"), "~", "deployed", None),
+        rules.HistoryRow(at("2026-03-05T10:00:00+00:00"), "~", "retired", None),
+        rules.HistoryRow(at("2026-03-06T10:00:00+00:00"), "~", "deployed", None),
+        rules.HistoryRow(at("2026-03-06T12:00:00+00:00"), "-", "deployed", None),
+    ]
+    assert rules.live_intervals(rows) == [
+        rules.Interval(at("2026-03-02T09:30:00+00:00"), at("2026-03-05T10:00:00+00:00")),
+        rules.Interval(at("2026-03-06T10:00:00+00:00"), at("2026-03-06T12:00:00+00:00")),
+    ]
+
+
+def test_soak_counts_the_longest_stretch_and_says_when_it_will_be_over():
+    now = at("2026-03-10T12:00:00+00:00")
+    live = [rules.Interval(at("2026-03-10T08:00:00+00:00"), None)]
+    refused = rules.soak_rule("staging", dt.timedelta(days=1), live, now)
+    assert refused == (
+        "soak-time",
+        False,
+        "live in staging for 4h of the 1d required; allowed from 2026-03-11 08:00 UTC",
+    )
+    earlier = [rules.Interval(at("2026-03-01T00:00:00+00:00"), at("2026-03-03T06:00:00+00:00"))]
+    assert rules.soak_rule("staging", dt.timedelta(days=1), earlier + live, now).ok
+    assert not rules.soak_rule("staging", dt.timedelta(hours=1), [], now).ok
+    assert rules.upstream_rule("staging", []).message == (
+        "never live in staging, which must run it first"
+    )
+
+
+AUCKLAND_NIGHTS = rules.Window(
+    name="night freeze",
+    weekdays=(4,),  # Friday
+    start_time=dt.time(22, 0),
+    duration=dt.timedelta(hours=8),
+    time_zone="Pacific/Auckland",
+)
+
+
+@pytest.mark.parametrize(
+    ("moment", "frozen"),
+    [
+        # Friday 2026-03-06 22:00 NZDT (UTC+13) is 09:00 UTC: the window opens.
+        ("2026-03-06T08:59:00+00:00", False),
+        ("2026-03-06T09:00:00+00:00", True),
+        # Past Auckland's midnight: Saturday local, still Friday's window.
+        ("2026-03-06T11:30:00+00:00", True),
+        ("2026-03-06T16:59:00+00:00", True),
+        ("2026-03-06T17:00:00+00:00", False),  # Saturday 06:00 local: over
+        # The same UTC time a day earlier is Thursday night in Auckland: no window.
+        ("2026-03-05T11:30:00+00:00", False),
+    ],
+)
+def test_a_recurring_window_across_midnight_in_another_time_zone(moment: str, frozen: bool):
+    result = rules.freeze_rule([AUCKLAND_NIGHTS], at(moment))
+    assert result.ok is not frozen
+    if frozen:
+        assert result.message == (
+            "frozen: night freeze until 2026-03-07 06:00 Pacific/Auckland (2026-03-06 17:00 UTC)"
+        )
+
+
+def test_a_recurring_window_over_a_daylight_saving_change_keeps_its_length():
+    # New Zealand leaves daylight saving on Sunday 2026-04-05 at 03:00 local (to 02:00).
+    window = rules.Window(
+        name="weekend",
+        weekdays=(5,),  # Saturday
+        start_time=dt.time(23, 0),
+        duration=dt.timedelta(hours=6),
+        time_zone="Pacific/Auckland",
+    )
+    start = dt.datetime(2026, 4, 4, 23, 0, tzinfo=ZoneInfo("Pacific/Auckland"))
+    assert rules.open_window(window, start.astimezone(UTC)) is not None
+    found = rules.open_window(window, start.astimezone(UTC) + dt.timedelta(hours=5, minutes=59))
+    assert found is not None
+    # Six real hours: the clock goes back an hour, so it ends at 04:00 local, not 05:00.
+    assert found[1].astimezone(UTC) - found[0].astimezone(UTC) == dt.timedelta(hours=6)
+    assert found[1].strftime("%H:%M %Z") == "04:00 NZST"
+    assert rules.open_window(window, start.astimezone(UTC) + dt.timedelta(hours=6)) is None
+
+
+def test_one_off_windows_and_approvals():
+    now = at("2026-12-24T12:00:00+00:00")
+    xmas = rules.Window(
+        name="holidays",
+        starts_at=at("2026-12-23T00:00:00+00:00"),
+        ends_at=at("2027-01-02T00:00:00+00:00"),
+    )
+    assert rules.freeze_rule([xmas], now).message == (
+        "frozen: holidays until 2027-01-02 00:00 UTC (2027-01-02 00:00 UTC)"
+    )
+    assert rules.freeze_rule([xmas], at("2027-01-02T00:00:00+00:00")).ok
+    assert rules.approvals_rule(2, "release managers", ["ana"]) == (
+        "approvals",
+        False,
+        "1 of 2 approvals from release managers (by ana)",
+    )
+    assert rules.approvals_rule(1, None, ["ana", "bjørn"]).ok
+
+
+def test_pin_rules_name_the_pins():
+    states = {"invalid": ["openstack/nova"], "unchecked": ["acme/api"], "unreachable": ["a/b"]}
+    assert rules.valid_pins_rule(states).message == (
+        "pins not valid: openstack/nova (invalid), acme/api (unchecked)"
+    )
+    assert rules.reachable_pins_rule(states).message == "repositories unreachable: a/b"
+    many = {"invalid": [f"org/repo-{i}" for i in range(14)]}
+    assert rules.valid_pins_rule(many).message.endswith("and 4 more")
