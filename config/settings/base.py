@@ -188,7 +188,8 @@ REDIS_URL: str | None = env("REDIS_URL", default=None) or None
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Redis's RedisCache, with reads answered as misses while Redis is away.
+            "BACKEND": "config.cache.ForgivingRedisCache",
             "LOCATION": REDIS_URL,
         },
     }
