@@ -106,6 +106,11 @@ def manifests(shas: dict[str, list[str]]) -> list[tuple[str, Any]]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=3, help="runs per measure (best counts)")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="also profile one steady run (cProfile, top functions) and count its queries",
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
     os.environ["DJANGO_READ_DOT_ENV_FILE"] = "false"
@@ -164,6 +169,10 @@ def run(args: argparse.Namespace, where: str, tmp: Path) -> None:
         calls = len(recorded.calls("ls-remote"))
         first = best_of(args.repeat, validate, reset=forget_results)
         steady = best_of(args.repeat, validate)
+        if args.profile:
+            forget_results()
+            profile_run("a run in which every pin's state changes", validate)
+            profile_run("a steady run", validate)
         states = dict.fromkeys(("valid", "invalid"), 0)
         for state in RepositoryPin.objects.values_list("validation_state", flat=True):
             states[state] = states.get(state, 0) + 1
@@ -218,6 +227,24 @@ def run(args: argparse.Namespace, where: str, tmp: Path) -> None:
             verdict = "  ok" if ratio <= target else f"  over target ({target}x)"
         print(f"{label:<36} {value:>9.1f} {ratio:>7.2f}x  {base}{verdict}")
     print(f"(best of {args.repeat}; total {time.perf_counter() - started:.1f} s)")
+
+
+def profile_run(label: str, validate: Callable[[], None]) -> None:
+    """One run under cProfile (the top 30 by cumulative time), then its queries."""
+    import cProfile
+    import pstats
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    print(f"--- {label}")
+    profiler = cProfile.Profile()
+    with CaptureQueriesContext(connection) as queries:
+        profiler.runcall(validate)
+    pstats.Stats(profiler).sort_stats("cumulative").print_stats(30)
+    print(f"queries: {len(queries)}")
+    for query in queries.captured_queries:
+        print(f"  {query['time']:>6}s  {query['sql'][:160]}")
 
 
 if __name__ == "__main__":

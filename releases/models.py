@@ -203,6 +203,15 @@ class RepositoryPin(TracksStoredValues):
         default=list, blank=True, editable=False, help_text="Findings about this pin."
     )
     validated_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Backport safety (releases.validation): set by releases.pin_state on every write path.
+    previous_commit_sha = models.CharField(  # noqa: DJ001
+        "previous commit SHA",
+        max_length=255,
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="The commit this pin held before its commit last changed.",
+    )
     history = HistoricalRecords()
     objects = ChangeReportingQuerySet.as_manager()
 

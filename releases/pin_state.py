@@ -66,10 +66,27 @@ def reset_online_results(pin: RepositoryPin) -> None:
 
 
 def reset_online_results_if_moved_on(pin: RepositoryPin) -> None:
-    """Before a save: drop the online results when the tag, commit or URL changed."""
+    """Before a save: drop the online results when the tag, commit or URL changed, and
+    remember the commit the pin held before (:func:`remember_previous_commit`)."""
     changed = pin.changed_fields(ONLINE_SUBJECT_FIELDS)
     if changed:
+        stored = pin.stored_values() or {}
+        if "repository_id" in changed:
+            pin.previous_commit_sha = None
+        elif "commit_sha" in changed:
+            remember_previous_commit(pin, stored.get("commit_sha"))
         reset_online_results(pin)
+
+
+def remember_previous_commit(pin: RepositoryPin, before: str | None) -> bool:
+    """The pin's commit changed from ``before``: keep it as ``previous_commit_sha``, the commit
+    the next validation runs check the new one descends from (backport safety). The check's
+    finding stays while the commit does (every run asks again, from the cached clone). A pin
+    that had no commit keeps the one it had before that. Whether the field changed."""
+    if before is None or before == pin.commit_sha or before == pin.previous_commit_sha:
+        return False
+    pin.previous_commit_sha = before
+    return True
 
 
 def apply_offline_findings(

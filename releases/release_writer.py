@@ -26,6 +26,7 @@ from .models import LIVE_STATUSES, EnvironmentDeployment, PinDependency, Release
 from .pin_state import (
     ONLINE_SUBJECT_FIELDS,
     apply_offline_findings,
+    remember_previous_commit,
     reset_online_results,
     split_findings,
     state_of,
@@ -225,7 +226,10 @@ class ReleaseWriter:
                 )
                 continue
             original = (pin.findings, pin.validation_state)
+            before = pin.commit_sha
             fields = assign(pin, values)
+            if "commit_sha" in fields and remember_previous_commit(pin, before):
+                fields.add("previous_commit_sha")
             if fields & set(ONLINE_SUBJECT_FIELDS):
                 # Earlier online results were about other values.
                 fields |= assign(pin, {"validated_at": None})

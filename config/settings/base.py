@@ -410,6 +410,15 @@ CACHES["local"] = {
     "OPTIONS": {"MAX_ENTRIES": 1000},  # type: ignore[dict-item]
 }
 
+# VALIDATION RUNS: dead workers (releases.validation.runs.recover_stale_runs)
+# ------------------------------------------------------------------------------
+# A running validation run says it is alive every REGISTRY_VALIDATION_HEARTBEAT seconds; one
+# silent (or queued, its task never come) for REGISTRY_VALIDATION_STALE_AFTER seconds is sent
+# again by the beat task installed every REGISTRY_VALIDATION_RECOVERY_EVERY seconds.
+REGISTRY_VALIDATION_HEARTBEAT: float = env.float("REGISTRY_VALIDATION_HEARTBEAT", default=20.0)
+REGISTRY_VALIDATION_STALE_AFTER: float = env.float("REGISTRY_VALIDATION_STALE_AFTER", default=60.0)
+REGISTRY_VALIDATION_RECOVERY_EVERY: int = env.int("REGISTRY_VALIDATION_RECOVERY_EVERY", default=30)
+
 # CELERY ON REDIS: REDELIVERY AND RECONNECTION (the production stack, tests/stack/)
 # ------------------------------------------------------------------------------
 # A message held by a worker that died comes back to the queue after this many seconds (kombu's

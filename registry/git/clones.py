@@ -4,8 +4,10 @@ As openstack/releases does it, ancestry is answered by ``git merge-base --is-anc
 clone, but here one cached, bare, blobless (``--filter=blob:none``: commits and trees, no file
 contents) clone per repository URL, reused by every later check and fetched again only when
 a commit it is asked about is not in it yet (commits never change, so two known commits never
-need the network). Every git call goes through the hardened runner of
-:mod:`registry.git.remote`, and the URL is checked against the policy each time.
+need the network). Local questions never reach the network (``offline``: a partial clone
+would otherwise fetch a missing commit by itself, with its whole history, outside our
+records). Every git call goes through the hardened runner of :mod:`registry.git.remote`, and
+the URL is checked against the policy each time.
 """
 
 from __future__ import annotations
@@ -102,6 +104,7 @@ class CloneCache:
                 policy=self.policy,
                 remote=remote,
                 cwd=path,
+                offline=True,
             )
         if status not in (0, 1):
             raise GitRemoteError(remote.url, f"ancestry could not be computed: {reason}")
@@ -265,6 +268,7 @@ class CloneCache:
             policy=self.policy,
             remote=remote,
             cwd=path,
+            offline=True,
         )
         return stdout.strip() if status == 0 and stdout.strip() else None
 

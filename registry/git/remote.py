@@ -19,8 +19,8 @@ import signal
 import subprocess
 import tempfile
 import threading
-from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -121,6 +121,35 @@ def list_remotes(
         return dict(zip(distinct, pool.map(one, distinct), strict=True))
 
 
+def iter_remotes(
+    urls: Iterable[str], policy: GitPolicy, *, concurrency: int = 8
+) -> Iterator[tuple[str, RemoteTags | GitRemoteError]]:
+    """:func:`list_remotes` answer by answer, as each listing ends. The listings start at
+    once, when this is called (a caller can read or compute meanwhile, and judge the pins of
+    one remote while the others are still being listed)."""
+    distinct = list(dict.fromkeys(urls))
+
+    def one(url: str) -> tuple[str, RemoteTags | GitRemoteError]:
+        try:
+            return url, list_tags(url, policy)
+        except GitRemoteError as error:
+            return url, error
+
+    if not distinct:
+        return iter(())
+    pool = ThreadPoolExecutor(
+        max_workers=max(1, min(concurrency, len(distinct))), thread_name_prefix="ls-remote"
+    )
+    futures = [pool.submit(one, url) for url in distinct]
+    pool.shutdown(wait=False)  # the threads end with their listings
+
+    def answers() -> Iterator[tuple[str, RemoteTags | GitRemoteError]]:
+        for done in as_completed(futures):
+            yield done.result()
+
+    return answers()
+
+
 def parse_ls_remote(output: str) -> dict[str, RemoteTag]:
     """Tags from ``ls-remote --tags`` output: ``<sha>\\trefs/tags/<name>`` lines, each
     annotated tag followed by a ``<name>^{}`` line with the object it peels to."""
@@ -173,13 +202,17 @@ def run_git_status(
     remote: RemoteUrl,
     cwd: Path | None = None,
     extra_config: Mapping[str, str] | None = None,
+    offline: bool = False,
 ) -> tuple[int, str, str]:
     """Like :func:`run_git` but for commands whose exit status is an answer
     (``merge-base --is-ancestor``): ``(status, stdout, safe error line)``; only a timeout
-    raises."""
+    raises. ``offline``: git may contact no remote at all (a partial clone would otherwise
+    fetch a missing object by itself, one object at a time and outside our records)."""
     git = policy.git_path()
     home = empty_home()
     environment = git_environment(policy, remote, home, extra_config=extra_config)
+    if offline:
+        environment["GIT_ALLOW_PROTOCOL"] = ""
     logger.debug("git %s (%s)", args[0], remote.url)
     process = subprocess.Popen(
         [git, *args],

@@ -505,4 +505,6 @@ def validation_run_item(run: ValidationRun) -> dict[str, Any]:
             }
             for result in run.results
         ],
+        "error": run.error,
+        "superseded_by": run.superseded_by_id,
     }

@@ -236,3 +236,9 @@ class ValidationRunSerializer(serializers.Serializer):
     finished_at = serializers.DateTimeField(allow_null=True)
     counts = serializers.DictField(child=serializers.IntegerField(), help_text="Pins per state.")
     results = RunResultSerializer(many=True)
+    error = serializers.CharField(allow_blank=True, help_text="Why the run failed.")
+    superseded_by = serializers.IntegerField(
+        allow_null=True,
+        help_text="Another run of the release was validating it when this one was asked for: "
+        "this run is done with that run's results (or failed with it).",
+    )

@@ -64,10 +64,40 @@ class ValidationRun(models.Model):
     results = models.JSONField(default=list, blank=True, help_text="Each pin's result.")
     error = models.TextField(blank=True, help_text="Why the run failed.")
     task_id = models.CharField(max_length=64, blank=True)
+    # A run asked for while another run of its release was validating it: it ends ``done``
+    # without results of its own; the other run's are the release's (see releases.validation.runs).
+    superseded_by = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,  # a partial index below: few runs are superseded
+        help_text="The run of the same release that was already validating it.",
+    )
+    # Bookkeeping for runs whose worker died (releases.validation.runs.recover_stale_runs):
+    # when the run's task was last sent, or its worker last said it was alive; and which
+    # execution owns a running run (only that one may record its results).
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    attempt = models.CharField(max_length=32, blank=True)
 
     class Meta:
         ordering = ["-queued_at", "-pk"]
-        indexes = [models.Index(fields=["release", "state"], name="validationrun_release_state")]
+        indexes = [
+            models.Index(fields=["release", "state"], name="validationrun_release_state"),
+            # Partial: a finished run (nearly all of them) is in neither, so finishing a run
+            # writes two index entries fewer.
+            models.Index(
+                fields=["heartbeat_at"],
+                condition=models.Q(state__in=(RunState.QUEUED, RunState.RUNNING)),
+                name="validationrun_unfinished",
+            ),
+            models.Index(
+                fields=["superseded_by"],
+                condition=models.Q(superseded_by__isnull=False),
+                name="validationrun_superseded_by",
+            ),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(state__in=RunState.values), name="validationrun_state_valid"
@@ -80,6 +110,18 @@ class ValidationRun(models.Model):
     @property
     def finished(self) -> bool:
         return self.state in (RunState.DONE, RunState.FAILED)
+
+    @property
+    def superseded(self) -> bool:
+        return self.superseded_by_id is not None
+
+    @property
+    def outcome(self) -> str:
+        """The state as people read it: ``done`` for a run superseded by another is
+        ``superseded by run #N``."""
+        if self.state == RunState.DONE and self.superseded_by_id is not None:
+            return f"superseded by run #{self.superseded_by_id}"
+        return str(self.state)
 
     @property
     def errors_found(self) -> bool:

@@ -2,24 +2,37 @@
 
 A run is carried out in three steps:
 
-1. **claim** (one short transaction, the releases locked): queued runs become ``running``;
-   a run whose release another live run is validating is skipped (it ends ``failed`` and
-   says which run holds the release), so two runs of one release never both write; a run
-   already finished is left alone (a task delivered twice does nothing the second time).
-2. **gather** (no transaction): one ``ls-remote`` per distinct repository URL of every pin of
-   every claimed run together, at bounded concurrency, and one package index lookup per
-   distinct package version; then every pin is judged from those answers
-   (:mod:`releases.validation.online`).
+1. **claim** (one short transaction, the releases locked): queued runs become ``running``
+   under this execution's ``attempt``; a run whose release another live run is validating is
+   *superseded* (it ends ``done`` with ``superseded_by`` that run and takes its results when
+   it ends; if it fails, so does this one), so two runs of one release never both write; a
+   run already finished, or running under a worker that is alive, is left alone (a task
+   delivered twice does the work once).
+2. **gather** (no transaction): the distinct repository URLs are read first (a few rows) and
+   listed, one ``ls-remote`` each, at bounded concurrency, WHILE the pins are read (with their
+   findings and their release's revision) and the package index is asked (one lookup per
+   distinct version); then every pin is judged from those answers
+   (:mod:`releases.validation.online`), and a pin whose commit changed since it was created
+   (``previous_commit_sha``, kept by :mod:`releases.pin_state` on every write path) is checked
+   to descend from its previous commit in a cached blobless clone (backport safety).
 3. **record**, all releases of the call in ONE ``changes.batch(changes.VALIDATION, ...)``
    (one transaction, the releases locked, a constant number of queries however many
-   releases and pins): each pin's online findings replace its earlier ones
-   (:func:`releases.pin_state.apply_online_findings`), the pins whose findings or state
-   changed are written in bulk with history, the rest get a new ``validated_at`` in one
-   UPDATE (no history: only the time of the check is new); each run becomes ``done`` with
-   its counts and results. The batch bumps the revision of each release whose pins' results
-   changed once and sends one ``release_changed`` for it (source ``"validation"``, actor the
-   run's ``requested_by``). A pin whose tag, commit, URL or package version changed since it
-   was judged is not written (its result was about values it no longer has).
+   releases and pins): a release whose revision is still the one read needs no second read
+   of its pins; one written since is read again and only the pins whose values are still
+   the ones judged are written (a result about values a pin no longer has is dropped). Each
+   pin's online findings replace its earlier ones
+   (:func:`releases.pin_state.with_online_findings`); the pins whose findings or state
+   changed are written with one prepared ``executemany`` and their history records; every
+   judged pin gets the new ``validated_at`` in one UPDATE (no history: only the time of the
+   check is new); each run becomes ``done`` with its counts and results, if this execution
+   still owns it. The batch bumps the revision of each release whose pins' results changed
+   once and sends one ``release_changed`` for it (source ``"validation"``, actor the run's
+   ``requested_by``).
+
+A worker that dies leaves its runs ``running``: while a run is carried out its heartbeat is
+written every ``REGISTRY_VALIDATION_HEARTBEAT`` seconds, and :func:`recover_stale_runs` (a
+beat task every 30 s) sends again the runs silent for ``REGISTRY_VALIDATION_STALE_AFTER``
+seconds, and the queued runs whose task never came.
 
 Anything unexpected marks the claimed runs ``failed`` with the reason; transient database
 errors propagate, so the Celery task retries them with backoff.
@@ -28,28 +41,34 @@ errors propagate, so the Celery task retries them with backoff.
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from datetime import timedelta
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, connection, transaction
-from django.db.models import Field, Model, QuerySet
-from django.db.models.functions import Coalesce
+from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
+from django.db.models import CharField, Field, Model, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Cast, Coalesce, Concat
 from django.utils import timezone
 
+from registry.git.clones import CloneCache, clone_cache_from_settings
 from registry.git.policy import GitPolicy, policy_from_settings
+from registry.git.remote import RemoteTags, iter_remotes
 from registry.git.urls import pin_url
 from releases import changes
+from releases.manifests.model import Finding
 from releases.models import LIVE_STATUSES, Release, RepositoryPin
 from releases.pin_state import with_online_findings
 
-from .checks import PinResult, PinToCheck
+from .checks import PinResult, PinToCheck, RemoteAnswer, judge_pin
 from .models import RunState, ValidationRun, empty_counts
-from .online import DEFAULT_CONCURRENCY, validate_pins
+from .online import DEFAULT_CONCURRENCY, backport_findings, lookup_packages
 from .package_index import PackageIndex, package_index_from_settings
 
 logger = logging.getLogger(__name__)
@@ -137,6 +156,7 @@ def validate_release_now(
     policy: GitPolicy | None = None,
     package_index: PackageIndex | None = None,
     concurrency: int | None = None,
+    clones: CloneCache | None = None,
 ) -> ValidationRun:
     """Validate ``release`` in this process and return its finished run (``--wait``)."""
     return validate_releases_now(
@@ -146,6 +166,7 @@ def validate_release_now(
         policy=policy,
         package_index=package_index,
         concurrency=concurrency,
+        clones=clones,
     )[0]
 
 
@@ -158,21 +179,32 @@ def validate_releases_now(
     package_index: PackageIndex | None = None,
     concurrency: int | None = None,
     progress: Progress | None = None,
+    clones: CloneCache | None = None,
 ) -> list[ValidationRun]:
-    """A run per release, carried out together in this process, without Celery."""
-    user = user if getattr(user, "pk", None) else None
-    runs = ValidationRun.objects.bulk_create(
-        [
-            ValidationRun(release=release, requested_by=requested_by[:200], user=user)
-            for release in releases
-        ]
+    """A run per release, carried out together in this process, without Celery. The runs
+    are created claimed (one transaction fewer than creating them queued and claiming them)."""
+    attempt = uuid.uuid4().hex
+    policy = policy or policy_from_settings()
+    concurrency = concurrency or int(
+        getattr(settings, "REGISTRY_VALIDATION_CONCURRENCY", DEFAULT_CONCURRENCY)
     )
-    return execute_runs(
+    runs, claimed, listing = _create_claimed(
+        list(releases),
+        requested_by=requested_by,
+        user=user if getattr(user, "pk", None) else None,
+        attempt=attempt,
+        listing=lambda release_ids: _start_listing(release_ids, policy, concurrency),
+    )
+    return _carry_out(
         [run.pk for run in runs],
+        claimed,
+        attempt,
         policy=policy,
         package_index=package_index,
         concurrency=concurrency,
         progress=progress,
+        clones=clones,
+        listing=listing,
     )
 
 
@@ -191,190 +223,350 @@ def execute_runs(
     package_index: PackageIndex | None = None,
     concurrency: int | None = None,
     progress: Progress | None = None,
+    clones: CloneCache | None = None,
 ) -> list[ValidationRun]:
     """Carry out these runs together (the task's body); returns them as they ended, in the
-    order given. Runs already finished are left as they are (idempotent)."""
-    claimed = _claim(run_ids)
+    order given. Runs already finished, or running under a live worker, are left as they are
+    (idempotent: a task delivered twice does the work once)."""
+    attempt = uuid.uuid4().hex
+    return _carry_out(
+        run_ids,
+        _claim(run_ids, attempt),
+        attempt,
+        policy=policy,
+        package_index=package_index,
+        concurrency=concurrency,
+        progress=progress,
+        clones=clones,
+    )
+
+
+def _carry_out(
+    run_ids: Sequence[int],
+    claimed: list[ValidationRun],
+    attempt: str,
+    *,
+    policy: GitPolicy | None,
+    package_index: PackageIndex | None,
+    concurrency: int | None,
+    progress: Progress | None,
+    clones: CloneCache | None,
+    listing: _Listing | None = None,
+) -> list[ValidationRun]:
+    """Gather and record the runs claimed under ``attempt``; every one of ``run_ids`` as it
+    ended."""
+    failed = False
     if claimed:
         owned_index = package_index is None
         try:
             if owned_index:
                 package_index = package_index_from_settings()
-            judged = _gather(
-                claimed,
-                policy=policy or policy_from_settings(),
-                package_index=package_index,
-                concurrency=concurrency
-                or int(getattr(settings, "REGISTRY_VALIDATION_CONCURRENCY", DEFAULT_CONCURRENCY)),
-            )
-            _record(claimed, judged, progress)
+            with _heartbeat([run.pk for run in claimed], attempt):
+                gathered = _gather(
+                    claimed,
+                    policy=policy or policy_from_settings(),
+                    package_index=package_index,
+                    concurrency=concurrency
+                    or int(
+                        getattr(settings, "REGISTRY_VALIDATION_CONCURRENCY", DEFAULT_CONCURRENCY)
+                    ),
+                    clones=clones,
+                    listing=listing,
+                )
+                claimed = _record(claimed, gathered, attempt, progress)
         except TRANSIENT_ERRORS:
+            _release(claimed, attempt)
             raise
         except SoftTimeLimitExceeded:
+            failed = True
             limit = getattr(settings, "REGISTRY_VALIDATION_TIME_LIMIT", None)
             fail_runs(
                 [run.pk for run in claimed],
                 f"the run took longer than its time limit ({limit} s, "
                 "REGISTRY_VALIDATION_TIME_LIMIT) and was stopped",
+                attempt=attempt,
             )
         except Exception as error:
+            failed = True
             logger.exception("validation runs %s failed", [run.pk for run in claimed])
-            fail_runs([run.pk for run in claimed], f"{type(error).__name__}: {error}")
+            fail_runs(
+                [run.pk for run in claimed], f"{type(error).__name__}: {error}", attempt=attempt
+            )
         finally:
             if owned_index and package_index is not None:
                 package_index.close()
-    found = ValidationRun.objects.select_related("release").in_bulk(list(run_ids))
-    return [found[run_id] for run_id in run_ids if run_id in found]
+    # The runs this call finished are as they ended in memory: read only the others.
+    ended = {} if failed else {run.pk: run for run in claimed if run.finished}
+    others = [run_id for run_id in run_ids if run_id not in ended]
+    if others:
+        ended.update(ValidationRun.objects.select_related("release").in_bulk(others))
+    return [ended[run_id] for run_id in run_ids if run_id in ended]
 
 
-def fail_runs(run_ids: Iterable[int], message: str) -> int:
-    """Mark the unfinished runs among these ``failed`` with ``message``; how many were."""
-    return ValidationRun.objects.filter(
-        pk__in=list(run_ids), state__in=(RunState.QUEUED, RunState.RUNNING)
-    ).update(state=RunState.FAILED, error=message[:2000], finished_at=timezone.now())
-
-
-def _claim(run_ids: Sequence[int]) -> list[ValidationRun]:
-    """Queued runs (and running ones delivered again after a retry or a lost worker) become
-    running; a run whose release a live run outside this call holds is skipped."""
-    wanted = list(dict.fromkeys(run_ids))
-    release_ids = sorted(
-        set(
-            ValidationRun.objects.filter(
-                pk__in=wanted, state__in=(RunState.QUEUED, RunState.RUNNING)
-            ).values_list("release_id", flat=True)
-        )
-    )
-    if not release_ids:
-        return []
+def fail_runs(
+    run_ids: Iterable[int],
+    message: str,
+    *,
+    attempt: str | None = None,
+    task_id: str | None = None,
+) -> int:
+    """Mark the unfinished runs among these ``failed`` with ``message`` (and the runs that
+    deferred to them, see :func:`_claim`); how many were. With ``attempt``, only the runs
+    that execution still owns (another may have taken one over); with ``task_id``, only
+    the runs still that task's (:func:`recover_stale_runs` gives a run a new task)."""
     now = timezone.now()
-    # A run marked running longer ago than a task may live belongs to a worker that died.
-    limit = int(getattr(settings, "REGISTRY_VALIDATION_TIME_LIMIT", 15 * 60))
-    live_since = now - timedelta(seconds=limit + 60)
     with transaction.atomic():
-        # Locked in pk order (every writer of a release locks it first): concurrent claims of
-        # the same release queue here, and the later one sees the earlier one running.
+        unfinished = ValidationRun.objects.filter(
+            pk__in=list(run_ids), state__in=(RunState.QUEUED, RunState.RUNNING)
+        )
+        if attempt is not None:
+            unfinished = unfinished.filter(state=RunState.RUNNING, attempt=attempt)
+        if task_id is not None:
+            unfinished = unfinished.filter(task_id=task_id)
+        ids = list(unfinished.values_list("pk", flat=True))
+        if not ids:
+            return 0
+        ValidationRun.objects.filter(pk__in=ids).update(
+            state=RunState.FAILED, error=message[:2000], finished_at=now
+        )
+        ValidationRun.objects.filter(superseded_by__in=ids, state=RunState.DONE).update(
+            state=RunState.FAILED,
+            finished_at=now,
+            error=Concat(
+                Value("validation run #"),
+                Cast("superseded_by_id", CharField()),
+                Value(", which was validating this release, failed: " + message[:1800]),
+            ),
+        )
+    return len(ids)
+
+
+def _stale_before(now: datetime) -> datetime:
+    """A run whose worker gave no sign of life since this moment is taken to be dead."""
+    return now - timedelta(seconds=float(getattr(settings, "REGISTRY_VALIDATION_STALE_AFTER", 60)))
+
+
+def _alive(now: datetime) -> Q:
+    """Running runs whose worker said it was alive recently (a run claimed before runs had a
+    heartbeat: started recently)."""
+    cutoff = _stale_before(now)
+    return Q(state=RunState.RUNNING) & (
+        Q(heartbeat_at__gte=cutoff) | Q(heartbeat_at__isnull=True, started_at__gte=cutoff)
+    )
+
+
+def _is_alive(run: ValidationRun, now: datetime) -> bool:
+    """:func:`_alive` for a run in memory."""
+    seen = run.heartbeat_at or run.started_at
+    return run.state == RunState.RUNNING and seen is not None and seen >= _stale_before(now)
+
+
+def _claim(run_ids: Sequence[int], attempt: str) -> list[ValidationRun]:
+    """Queued runs (and running ones whose worker died) become running under ``attempt``.
+
+    A run whose release another live run (outside this call) is validating is *superseded*:
+    it ends ``done``, ``superseded_by`` that run, and takes its results when that run ends (a
+    user who asked to validate the release gets the validation that was under way, not a
+    failure). A running run whose worker is alive is left to it (the same task delivered
+    twice)."""
+    wanted = list(dict.fromkeys(run_ids))
+    now = timezone.now()
+    with transaction.atomic():
+        # The releases of the runs locked, in pk order (every writer of a release locks it
+        # first): concurrent claims of the same release queue here, and the later one sees
+        # the earlier one running.
+        release_ids = list(
+            Release.objects.select_for_update()
+            .filter(
+                pk__in=ValidationRun.objects.filter(
+                    pk__in=wanted, state__in=(RunState.QUEUED, RunState.RUNNING)
+                ).values("release_id")
+            )
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        if not release_ids:
+            return []
+        # Every live run of these releases, and the wanted runs not finished, in one read.
+        rows = list(
+            ValidationRun.objects.select_for_update(of=("self",))
+            .select_related("release", "user")
+            .filter(
+                Q(pk__in=wanted, state__in=(RunState.QUEUED, RunState.RUNNING))
+                | (Q(release_id__in=release_ids) & _alive(now))
+            )
+            .order_by("pk")
+        )
+        holders = {run.release_id: run.pk for run in rows if run.pk not in wanted}
+        claimed: list[ValidationRun] = []
+        superseded: list[ValidationRun] = []
+        for run in rows:
+            if run.pk not in wanted:
+                continue
+            if _is_alive(run, now):
+                continue  # its worker is alive and at it
+            holder = holders.get(run.release_id)
+            if holder is not None:
+                run.state, run.finished_at, run.superseded_by_id = RunState.DONE, now, holder
+                superseded.append(run)
+                continue
+            # Two runs of one release in one call: the first does the work.
+            holders[run.release_id] = run.pk
+            run.state, run.attempt, run.heartbeat_at = RunState.RUNNING, attempt, now
+            run.started_at = run.started_at or now
+            claimed.append(run)
+        if superseded:
+            _update_rows(ValidationRun, superseded, ("state", "finished_at", "superseded_by"))
+        if claimed:
+            ValidationRun.objects.filter(pk__in=[run.pk for run in claimed]).update(
+                state=RunState.RUNNING,
+                attempt=attempt,
+                heartbeat_at=now,
+                started_at=Coalesce("started_at", now),
+            )
+    return claimed
+
+
+def _create_claimed(
+    releases: Sequence[Release],
+    *,
+    requested_by: str,
+    user: Any,
+    attempt: str,
+    listing: Callable[[Sequence[int]], _Listing],
+) -> tuple[list[ValidationRun], list[ValidationRun], _Listing | None]:
+    """A run per release, created as :func:`_claim` would leave it: running under
+    ``attempt``, or superseded by a live run of its release. Every run, the claimed, and the
+    listing of their remotes, started (by ``listing``) as soon as they are known, so that
+    writing the runs overlaps with it (``None`` if it could not start: the gathering starts
+    it again and fails the runs with the reason)."""
+    now = timezone.now()
+    with transaction.atomic():
+        release_ids = sorted({release.pk for release in releases})
         list(
             Release.objects.select_for_update()
             .filter(pk__in=release_ids)
             .order_by("pk")
             .values_list("pk", flat=True)
         )
-        runs = list(
-            ValidationRun.objects.select_for_update(of=("self",))
-            .select_related("release", "user")
-            .filter(pk__in=wanted, state__in=(RunState.QUEUED, RunState.RUNNING))
-            .order_by("pk")
-        )
         holders = dict(
-            ValidationRun.objects.filter(
-                release_id__in=release_ids, state=RunState.RUNNING, started_at__gte=live_since
-            )
-            .exclude(pk__in=wanted)
+            ValidationRun.objects.filter(Q(release_id__in=release_ids) & _alive(now))
+            .order_by("pk")
             .values_list("release_id", "pk")
         )
         claimed: list[ValidationRun] = []
-        for run in runs:
-            holder = holders.get(run.release_id)
-            if holder is not None:
-                run.state = RunState.FAILED
-                run.finished_at = now
-                run.error = (
-                    f"skipped: validation run #{holder} of release {run.release.version} "
-                    "was running; its results are the ones recorded"
-                )
-                run.save(update_fields=["state", "finished_at", "error"])
-                continue
-            # Two runs of one release in one call: the first does the work.
-            holders[run.release_id] = run.pk
-            claimed.append(run)
-        ValidationRun.objects.filter(pk__in=[run.pk for run in claimed]).update(
-            state=RunState.RUNNING, started_at=Coalesce("started_at", now)
-        )
-    for run in claimed:
-        run.state = RunState.RUNNING
-    return claimed
-
-
-@dataclass(frozen=True)
-class _Judged:
-    """A pin as it was judged, and its online result."""
-
-    pin: PinToCheck
-    result: PinResult
-
-
-def _pin_to_check(
-    index: int,
-    *,
-    name: str,
-    tag: str,
-    commit_sha: str | None,
-    package_version: str | None,
-    url: str,
-    git_url: str,
-    package_name: str,
-) -> PinToCheck:
-    return PinToCheck(
-        index=index,
-        name=name,
-        tag=tag,
-        commit_sha=commit_sha,
-        package_version=package_version,
-        url=pin_url(
-            name,
-            url=url or None,
-            git_url=git_url or None,
-            template=getattr(settings, "REGISTRY_GIT_URL_TEMPLATE", None),
-        ),
-        package_name=package_name or None,
-    )
-
-
-def _gather(
-    runs: Sequence[ValidationRun],
-    *,
-    policy: GitPolicy,
-    package_index: PackageIndex | None,
-    concurrency: int,
-) -> dict[int, dict[int, _Judged]]:
-    """Every pin of these runs' releases judged, by release id and pin id."""
-    rows = (
-        RepositoryPin.objects.filter(release_id__in={run.release_id for run in runs})
-        .order_by("release_id", "position", "pk")
-        .values_list(*_PIN_COLUMNS)
-    )
-    keys: list[tuple[int, int]] = []
-    pins: list[PinToCheck] = []
-    positions: dict[int, int] = {}
-    for pk, release_id, name, git_url, package_name, tag, sha, version, url in rows:
-        index = positions.get(release_id, 0)
-        positions[release_id] = index + 1
-        keys.append((release_id, pk))
-        pins.append(
-            _pin_to_check(
-                index,
-                name=name,
-                tag=tag,
-                commit_sha=sha,
-                package_version=version,
-                url=url,
-                git_url=git_url,
-                package_name=package_name,
+        later: list[ValidationRun] = []  # a release named twice: superseded by its first run
+        runs: list[ValidationRun] = []
+        taken: set[int] = set()
+        for release in releases:
+            run = ValidationRun(
+                release=release, requested_by=requested_by[:200], user=user, queued_at=now
             )
-        )
-    results = validate_pins(
-        pins, policy=policy, package_index=package_index, concurrency=concurrency
+            runs.append(run)
+            holder = holders.get(release.pk)
+            if holder is not None:
+                run.state, run.finished_at, run.superseded_by_id = RunState.DONE, now, holder
+            elif release.pk in taken:
+                run.state, run.finished_at = RunState.DONE, now
+                later.append(run)
+            else:
+                run.state, run.attempt, run.heartbeat_at = RunState.RUNNING, attempt, now
+                run.started_at = now
+                claimed.append(run)
+                taken.add(release.pk)
+        started: _Listing | None = None
+        if claimed:
+            try:
+                started = listing(sorted(taken))
+            except DatabaseError:
+                raise  # the transaction is broken: nothing is created
+            except Exception:
+                # A setting the URLs need is wrong, say: the gathering meets it again and
+                # fails the runs with it.
+                logger.debug("listing not started early", exc_info=True)
+        first = [run for run in runs if run not in later]
+        ValidationRun.objects.bulk_create(first)
+        if later:
+            by_release = {run.release_id: run.pk for run in claimed}
+            for run in later:
+                run.superseded_by_id = by_release[run.release_id]
+            ValidationRun.objects.bulk_create(later)
+    return runs, claimed, started
+
+
+def _release(runs: Sequence[ValidationRun], attempt: str) -> None:
+    """Give runs back to the queue (their task retries): best effort, the stale run recovery
+    does it otherwise."""
+    try:
+        ValidationRun.objects.filter(
+            pk__in=[run.pk for run in runs], state=RunState.RUNNING, attempt=attempt
+        ).update(state=RunState.QUEUED, attempt="")
+    except TRANSIENT_ERRORS:
+        logger.warning("validation runs %s not given back to the queue", [r.pk for r in runs])
+
+
+@contextmanager
+def _heartbeat(run_ids: Sequence[int], attempt: str) -> Iterator[None]:
+    """While the body runs, say every ``REGISTRY_VALIDATION_HEARTBEAT`` seconds that these
+    runs' worker is alive (from a thread of its own, with its own connection; a run shorter
+    than one interval writes nothing)."""
+    interval = float(getattr(settings, "REGISTRY_VALIDATION_HEARTBEAT", 20))
+    stop = threading.Event()
+
+    def beat() -> None:
+        try:
+            while not stop.wait(interval):
+                ValidationRun.objects.filter(
+                    pk__in=list(run_ids), state=RunState.RUNNING, attempt=attempt
+                ).update(heartbeat_at=timezone.now())
+        except Exception:
+            logger.exception("validation runs %s: heartbeat stopped", list(run_ids))
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=beat, name="validation-heartbeat", daemon=True)
+    if interval > 0:
+        thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        if thread.is_alive():
+            thread.join()
+
+
+def recover_stale_runs() -> list[int]:
+    """Send again the runs whose worker died: queued runs whose task was never carried out
+    and running runs whose worker stopped saying it is alive, for
+    ``REGISTRY_VALIDATION_STALE_AFTER`` seconds. One task for all of them; its claim takes a
+    run over only if its worker is still silent. The ids of the runs sent again."""
+    now = timezone.now()
+    cutoff = _stale_before(now)
+    stale = Q(state__in=(RunState.QUEUED, RunState.RUNNING)) & (
+        Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, queued_at__lt=cutoff)
     )
-    judged: dict[int, dict[int, _Judged]] = {}
-    for (release_id, pk), pin, result in zip(keys, pins, results, strict=True):
-        judged.setdefault(release_id, {})[pk] = _Judged(pin, result)
-    return judged
+    task_id = str(uuid.uuid4())
+    with transaction.atomic():
+        run_ids = list(
+            ValidationRun.objects.select_for_update(skip_locked=True)
+            .filter(stale)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        if not run_ids:
+            return []
+        # Running ones go back to the queue: the worker that held them is gone.
+        ValidationRun.objects.filter(pk__in=run_ids).update(
+            state=RunState.QUEUED, attempt="", heartbeat_at=now, task_id=task_id
+        )
+        transaction.on_commit(lambda: enqueue(run_ids, task_id=task_id))
+    logger.warning("validation runs %s sent again (their worker died or never came)", run_ids)
+    return run_ids
 
 
 @dataclass
 class _Stored:
-    """What recording needs of a stored pin (plain values: no model instance per pin)."""
+    """A stored pin as a run reads it (plain values: no model instance per pin)."""
 
     pk: int
     release_id: int
@@ -385,47 +577,249 @@ class _Stored:
     commit_sha: str | None
     package_version: str | None
     url: str
+    previous_commit_sha: str | None
     findings: list[dict[str, Any]]
     validation_state: str
 
 
+@dataclass
+class _Judged:
+    """A pin as read and judged: the run's result, and the findings and state it gives the
+    pin (:func:`releases.pin_state.with_online_findings`)."""
+
+    stored: _Stored
+    check: PinToCheck
+    result: PinResult
+    findings: list[dict[str, Any]]
+    state: str
+
+
+@dataclass
+class _Gathered:
+    """Every pin of the claimed runs' releases as read, judged; and each release's revision
+    when it was read (recording trusts the read while the revision is the same)."""
+
+    pins: dict[int, list[_Judged]]
+    revisions: dict[int, int]
+
+
+class _Urls:
+    """:func:`pin_url` once per distinct (name, URL, repository URL)."""
+
+    def __init__(self) -> None:
+        self.template = getattr(settings, "REGISTRY_GIT_URL_TEMPLATE", None)
+        self.known: dict[tuple[str, str, str], str | None] = {}
+
+    def __call__(self, name: str, url: str, git_url: str) -> str | None:
+        key = (name, url, git_url)
+        if key not in self.known:
+            self.known[key] = pin_url(
+                name, url=url or None, git_url=git_url or None, template=self.template
+            )
+        return self.known[key]
+
+
+def _to_check(index: int, pin: _Stored, urls: _Urls) -> PinToCheck:
+    return PinToCheck(
+        index=index,
+        name=pin.name,
+        tag=pin.tag,
+        commit_sha=pin.commit_sha,
+        package_version=pin.package_version,
+        url=urls(pin.name, pin.url, pin.git_url),
+        package_name=pin.package_name or None,
+    )
+
+
+def _read_pins(release_ids: Sequence[int], *, lock: bool = False) -> QuerySet[Any, Any]:
+    pins = RepositoryPin.objects.filter(release_id__in=list(release_ids))
+    if lock:
+        pins = pins.select_for_update(of=("self",))
+    return pins.order_by("release_id", "position", "pk").values_list(
+        *_PIN_COLUMNS, "previous_commit_sha", "findings", "validation_state", "release__revision"
+    )
+
+
+@dataclass
+class _Listing:
+    """The listing of some releases' remotes, under way: each answer as it comes."""
+
+    urls: _Urls
+    answers: Iterator[tuple[str, RemoteAnswer]]
+
+
+def _start_listing(release_ids: Sequence[int], policy: GitPolicy, concurrency: int) -> _Listing:
+    """Read the distinct remote URLs of these releases' pins (a few rows) and start listing
+    them, one ``ls-remote`` each."""
+    urls = _Urls()
+    remotes: list[str] = []
+    for name, url, git_url in (
+        RepositoryPin.objects.filter(release_id__in=list(release_ids))
+        .order_by()
+        .values_list("repository__name", "url", "repository__git_url")
+        .distinct()
+    ):
+        remote = urls(name, url, git_url)
+        if remote is not None and remote not in remotes:
+            remotes.append(remote)
+    return _Listing(urls, iter_remotes(remotes, policy, concurrency=concurrency))
+
+
+def _gather(
+    runs: Sequence[ValidationRun],
+    *,
+    policy: GitPolicy,
+    package_index: PackageIndex | None,
+    concurrency: int,
+    clones: CloneCache | None = None,
+    listing: _Listing | None = None,
+) -> _Gathered:
+    """Every pin of these runs' releases read and judged. The remotes' distinct URLs are read
+    first (a few rows), and listed while the pins are read; each remote's pins are judged as
+    its answer comes. ``listing``: the listing of these releases' remotes, started already."""
+    release_ids = sorted({run.release_id for run in runs})
+    listing = listing or _start_listing(release_ids, policy, concurrency)
+    urls, answers_coming = listing.urls, listing.answers
+    stored: list[_Stored] = []
+    pins: list[PinToCheck] = []
+    revisions: dict[int, int] = {}
+    by_url: dict[str | None, list[int]] = {}
+    positions: dict[int, int] = {}
+    for row in _read_pins(release_ids):
+        pin = _Stored(*row[:-1])
+        revisions[pin.release_id] = row[-1]
+        index = positions.get(pin.release_id, 0)
+        positions[pin.release_id] = index + 1
+        check = _to_check(index, pin, urls)
+        by_url.setdefault(check.url, []).append(len(pins))
+        stored.append(pin)
+        pins.append(check)
+    packages = (
+        lookup_packages(pins, package_index, concurrency=concurrency)
+        if package_index is not None
+        else {}
+    )
+    results: list[PinResult | None] = [None] * len(pins)
+    # What each result makes of its pin, computed while other remotes are still listed.
+    applied: list[tuple[list[dict[str, Any]], str] | None] = [None] * len(pins)
+    answers: dict[str, RemoteAnswer] = {}
+
+    def judge(url: str | None, answer: RemoteAnswer | None) -> None:
+        for position in by_url.pop(url, ()):
+            pin = pins[position]
+            key = pin.package_key
+            result = judge_pin(pin, answer, packages.get(key) if key else None)
+            results[position] = result
+            applied[position] = _apply(stored[position], result)
+
+    judge(None, None)
+    for url, answer in answers_coming:
+        answers[url] = answer
+        judge(url, answer)
+    if by_url:
+        # A pin written between the two reads may name a remote not listed yet.
+        for url, answer in iter_remotes([u for u in by_url if u], policy, concurrency=concurrency):
+            answers[url] = answer
+            judge(url, answer)
+    judged = [result for result in results if result is not None]
+    moved = [
+        (position, pin.previous_commit_sha)
+        for position, pin in enumerate(stored)
+        if pin.previous_commit_sha and pin.commit_sha and pins[position].url is not None
+        and isinstance(answers.get(str(pins[position].url)), RemoteTags)
+    ]  # fmt: skip
+    if moved:
+        judged = _with_backports(judged, moved, clones, concurrency)
+        for position, _ in moved:
+            applied[position] = None  # its findings may have grown
+    gathered = _Gathered({}, revisions)
+    for position, (pin, check, result) in enumerate(zip(stored, pins, judged, strict=True)):
+        findings, state = applied[position] or _apply(pin, result)
+        gathered.pins.setdefault(pin.release_id, []).append(
+            _Judged(pin, check, result, findings, state)
+        )
+    return gathered
+
+
+def _apply(pin: _Stored, result: PinResult) -> tuple[list[dict[str, Any]], str]:
+    """The findings and state ``result`` gives ``pin``."""
+    return with_online_findings(pin.findings, [finding.as_dict() for finding in result.findings])
+
+
+def _with_backports(
+    results: list[PinResult],
+    moved: Sequence[tuple[int, str | None]],
+    clones: CloneCache | None,
+    concurrency: int,
+) -> list[PinResult]:
+    """Backport safety for the pins whose commit changed: one cached clone per repository
+    (checks of one repository in turn, repositories side by side)."""
+    cache = clones or clone_cache_from_settings()
+    by_url: dict[str, list[tuple[int, str]]] = {}
+    for position, previous in moved:
+        by_url.setdefault(str(results[position].pin.url), []).append((position, str(previous)))
+
+    def check(pairs: list[tuple[int, str]]) -> list[tuple[int, list[Finding]]]:
+        return [
+            (position, backport_findings(results[position].pin, previous, cache))
+            for position, previous in pairs
+        ]
+
+    found = list(results)
+    with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(by_url)))) as pool:
+        for answered in pool.map(check, by_url.values()):
+            for position, findings in answered:
+                if findings:
+                    result = found[position]
+                    found[position] = replace(result, findings=result.findings + tuple(findings))
+    return found
+
+
 def _record(
     runs: Sequence[ValidationRun],
-    judged: dict[int, dict[int, _Judged]],
+    gathered: _Gathered,
+    attempt: str,
     progress: Progress | None = None,
-) -> None:
+) -> list[ValidationRun]:
     """Write the results of these runs' releases and finish the runs: one transaction and a
     constant number of queries for all of them, one change (revision bump and
-    ``release_changed``) per release whose pins' results changed."""
+    ``release_changed``) per release whose pins' results changed. Returns the runs this
+    execution still owned (a run taken over by another execution is left to it)."""
     now = timezone.now()
     release_ids = sorted({run.release_id for run in runs})
     first = runs[0]
     with changes.batch(changes.VALIDATION, user=first.user, actor=first.requested_by) as batch:
-        list(
+        revisions = dict(
             Release.objects.select_for_update()
             .filter(pk__in=release_ids)
             .order_by("pk")
+            .values_list("pk", "revision")
+        )
+        owned = set(
+            ValidationRun.objects.select_for_update()
+            .filter(pk__in=[run.pk for run in runs], state=RunState.RUNNING, attempt=attempt)
             .values_list("pk", flat=True)
         )
-        by_release: dict[int, list[_Stored]] = {}
-        for row in (
-            RepositoryPin.objects.select_for_update(of=("self",))
-            .filter(release_id__in=release_ids)
-            .order_by("release_id", "position", "pk")
-            .values_list(*_PIN_COLUMNS, "findings", "validation_state")
-        ):
-            stored = _Stored(*row)
-            by_release.setdefault(stored.release_id, []).append(stored)
+        runs = [run for run in runs if run.pk in owned]
+        # A release written since its pins were read (its revision moved on): read again, and
+        # judge only the pins whose values are still the ones judged.
+        moved = [pk for pk in revisions if revisions[pk] != gathered.revisions.get(pk)]
+        reread: dict[int, list[_Stored]] = {}
+        for row in _read_pins(moved, lock=True) if moved else ():
+            pin = _Stored(*row[:-1])
+            reread.setdefault(pin.release_id, []).append(pin)
         changed: dict[int, _Stored] = {}
         refreshed: list[int] = []
+        whole: list[int] = []
         for run in runs:
+            if run.release_id in moved:
+                pins = _still_judged(reread.get(run.release_id, []), gathered, run.release_id)
+                refreshed.extend(pin.pk for pin, entry in pins if entry is not None)
+            else:
+                pins = [(entry.stored, entry) for entry in gathered.pins.get(run.release_id, [])]
+                whole.append(run.release_id)
             with batch.attributed(changes.VALIDATION, user=run.user, actor=run.requested_by):
-                changed_here = _judge_stored(
-                    run,
-                    by_release.get(run.release_id, []),
-                    judged.get(run.release_id, {}),
-                    refreshed,
-                )
+                changed_here = _judge_stored(run, pins)
                 if changed_here:
                     batch.report(
                         run.release_id,
@@ -437,6 +831,11 @@ def _record(
             run.finished_at = now
             if progress is not None:
                 progress(run.release.version)
+        # The time of the check is every judged pin's (no history record: only it is new).
+        if whole:
+            RepositoryPin.objects.filter(release_id__in=whole).update(validated_at=now)
+        if refreshed:
+            RepositoryPin.objects.filter(pk__in=refreshed).update(validated_at=now)
         if changed:
             # Model instances only for the pins that changed: their history records need them.
             instances = list(RepositoryPin.objects.filter(pk__in=list(changed)))
@@ -445,26 +844,59 @@ def _record(
                 instance.findings = result.findings
                 instance.validation_state = result.validation_state
                 instance.validated_at = now
-            _update_rows(RepositoryPin, instances, ("findings", "validation_state", "validated_at"))
+            _update_rows(RepositoryPin, instances, ("findings", "validation_state"))
             # What simple_history's bulk_update_with_history does after its bulk_update.
             RepositoryPin.history.bulk_history_create(
                 instances, batch_size=500, update=True, **changes.history_defaults()
             )
-        if refreshed:
-            # Only the time of the check is new: no history record, no change of the release.
-            RepositoryPin.objects.filter(pk__in=refreshed).update(validated_at=now)
         _finish(runs)
+    return runs
+
+
+def _still_judged(
+    pins: Sequence[_Stored], gathered: _Gathered, release_id: int
+) -> list[tuple[_Stored, _Judged | None]]:
+    """The pins of a release written since they were read, each with its judgement when its
+    values are still the ones judged (else ``None``: its result was about values it no longer
+    has); the judgement's findings and state recomputed from the pin's findings now."""
+    judged = {entry.stored.pk: entry for entry in gathered.pins.get(release_id, [])}
+    urls = _Urls()
+    out: list[tuple[_Stored, _Judged | None]] = []
+    for index, pin in enumerate(pins):
+        entry = judged.get(pin.pk)
+        if (
+            entry is not None
+            and entry.check == _to_check(index, pin, urls)
+            and entry.stored.previous_commit_sha == pin.previous_commit_sha
+        ):
+            findings, state = with_online_findings(
+                pin.findings, [finding.as_dict() for finding in entry.result.findings]
+            )
+            out.append((pin, replace(entry, stored=pin, findings=findings, state=state)))
+        else:
+            out.append((pin, None))
+    return out
 
 
 def _finish(runs: Sequence[ValidationRun]) -> None:
-    """Store the runs' state, finish time, counts and results."""
+    """Store the runs' state, finish time, counts and results; the runs that deferred to them
+    (superseded, see :func:`_claim`) take the same counts and results."""
     _update_rows(ValidationRun, runs, ("state", "finished_at", "counts", "results"))
+    if runs:
+        holder = ValidationRun.objects.filter(pk=OuterRef("superseded_by_id"))
+        ValidationRun.objects.filter(
+            superseded_by__in=[run.pk for run in runs], state=RunState.DONE
+        ).update(
+            counts=Subquery(holder.values("counts")), results=Subquery(holder.values("results"))
+        )
 
 
 def _update_rows(model: type[Model], rows: Sequence[Model], names: Sequence[str]) -> None:
     """Write these fields of these rows with ONE statement run for every row
     (``executemany``): Django's ``bulk_update`` builds a CASE per field and row, which takes
     seconds of Python for thousands of pins."""
+    if not rows:
+        return
     meta = model._meta
     fields: list[Field[Any, Any]] = [meta.get_field(name) for name in names]  # type: ignore[misc]
     quote = connection.ops.quote_name
@@ -483,36 +915,19 @@ def _update_rows(model: type[Model], rows: Sequence[Model], names: Sequence[str]
 
 
 def _judge_stored(
-    run: ValidationRun,
-    pins: Sequence[_Stored],
-    judged: dict[int, _Judged],
-    refreshed: list[int],
+    run: ValidationRun, pins: Sequence[tuple[_Stored, _Judged | None]]
 ) -> list[_Stored]:
-    """Apply the results to the stored pins of one release and fill the run's state, counts
+    """Give the stored pins of one release their judgements and fill the run's state, counts
     and results; the pins whose findings or state changed."""
     changed: list[_Stored] = []
     results: list[dict[str, Any]] = []
     counts = empty_counts()
-    for index, pin in enumerate(pins):
-        entry = judged.get(pin.pk)
+    for index, (pin, entry) in enumerate(pins):
         commit: str | None = None
-        if entry is not None and entry.pin == _pin_to_check(
-            index,
-            name=pin.name,
-            tag=pin.tag,
-            commit_sha=pin.commit_sha,
-            package_version=pin.package_version,
-            url=pin.url,
-            git_url=pin.git_url,
-            package_name=pin.package_name,
-        ):
-            online = [finding.as_dict() for finding in entry.result.findings]
-            findings, state = with_online_findings(pin.findings, online)
-            if findings != pin.findings or state != pin.validation_state:
-                pin.findings, pin.validation_state = findings, state
+        if entry is not None:
+            if entry.findings != pin.findings or entry.state != pin.validation_state:
+                pin.findings, pin.validation_state = entry.findings, entry.state
                 changed.append(pin)
-            else:
-                refreshed.append(pin.pk)
             commit = entry.result.resolved_sha
         counts[pin.validation_state] = counts.get(pin.validation_state, 0) + 1
         results.append(
@@ -537,7 +952,8 @@ def latest_run(release: Release, *, finished: bool = True) -> ValidationRun | No
     """The release's newest run (the newest finished one by default)."""
     runs = ValidationRun.objects.filter(release=release)
     if finished:
-        runs = runs.filter(state=RunState.DONE)
+        # A superseded run has no results of its own: the run it deferred to is the one.
+        runs = runs.filter(state=RunState.DONE, superseded_by__isnull=True)
     return runs.order_by("-queued_at", "-pk").first()
 
 

@@ -4,7 +4,8 @@ The project's beat runs django_celery_beat's ``DatabaseScheduler``, so the sched
 ``PeriodicTask`` row with a ``CrontabSchedule``. :func:`install_schedule` makes the row match
 the setting, idempotently; it runs after ``migrate`` and when beat starts, so changing the
 setting and restarting beat changes the schedule. An operator who disabled the task in the
-admin keeps it disabled.
+admin keeps it disabled. :func:`install_recovery` does the same for the task that sends again
+the runs whose worker died (every 30 seconds).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from django.db.models.signals import post_migrate
 
 PERIODIC_TASK_NAME = "validate live releases"
 TASK_NAME = "releases.validation.validate_live_releases"
+RECOVERY_TASK_NAME = "recover validation runs"
+RECOVERY_TASK = "releases.validation.recover_stale_runs"
 CRON_FIELDS = ("minute", "hour", "day_of_month", "month_of_year", "day_of_week")
 
 
@@ -68,6 +71,33 @@ def install_schedule(expression: str | None = None, *, using: str = DEFAULT_DB_A
     return task
 
 
+def install_recovery(*, using: str = DEFAULT_DB_ALIAS) -> Any:
+    """Create or update the periodic task that sends again the runs whose worker died
+    (:func:`releases.validation.runs.recover_stale_runs`), every
+    ``REGISTRY_VALIDATION_RECOVERY_EVERY`` seconds (default 30); returns it."""
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+    every = int(getattr(settings, "REGISTRY_VALIDATION_RECOVERY_EVERY", 30))
+    interval, _ = IntervalSchedule.objects.using(using).get_or_create(
+        every=every, period=IntervalSchedule.SECONDS
+    )
+    task = PeriodicTask.objects.using(using).filter(name=RECOVERY_TASK_NAME).first()
+    if task is None:
+        return PeriodicTask.objects.using(using).create(
+            name=RECOVERY_TASK_NAME,
+            task=RECOVERY_TASK,
+            interval=interval,
+            description="Sends again the validation runs whose worker died or whose task "
+            "never came.",
+        )
+    if task.interval_id != interval.pk or task.task != RECOVERY_TASK or task.crontab_id:
+        task.interval = interval
+        task.task = RECOVERY_TASK
+        task.crontab = None
+        task.save(using=using)
+    return task
+
+
 def _beat_tables_exist(using: str) -> bool:
     return "django_celery_beat_periodictask" in connections[using].introspection.table_names()
 
@@ -75,10 +105,12 @@ def _beat_tables_exist(using: str) -> bool:
 def install_after_migrate(sender: Any, using: str = DEFAULT_DB_ALIAS, **kwargs: Any) -> None:
     if getattr(sender, "label", None) == "releases" and _beat_tables_exist(using):
         install_schedule(using=using)
+        install_recovery(using=using)
 
 
 def install_at_beat_start(sender: Any = None, **kwargs: Any) -> None:
     install_schedule()
+    install_recovery()
 
 
 post_migrate.connect(install_after_migrate, dispatch_uid="releases.validation.schedule")

@@ -21,7 +21,11 @@ class ValidationTask(Task):
     ) -> None:
         run_ids = list(args[0] if args else kwargs.get("run_ids", ()))
         try:
-            runs.fail_runs(run_ids, f"the validation task failed: {type(exc).__name__}: {exc}")
+            runs.fail_runs(
+                run_ids,
+                f"the validation task failed: {type(exc).__name__}: {exc}",
+                task_id=task_id,
+            )
         except Exception:
             logger.exception("could not mark validation runs %s failed", run_ids)
 
@@ -46,3 +50,9 @@ def execute_validation_runs(self: Task, run_ids: list[int]) -> dict[str, str]:
 def validate_live_releases() -> list[int]:
     """Queue a run of every live release (the beat schedule's task)."""
     return [run.pk for run in runs.validate_live_releases()]
+
+
+@shared_task(name="releases.validation.recover_stale_runs")
+def recover_stale_runs() -> list[int]:
+    """Send again the runs whose worker died or whose task never came (every 30 s)."""
+    return runs.recover_stale_runs()

@@ -1,5 +1,7 @@
 """The CI jobs of docs/ci/ work as pasted: their script lines, run by a shell against a live
-registry, push the manifest and record the deployment (and fail the job on a bad manifest)."""
+registry, push the manifest, ask the promotion gate and record the deployment (and fail the job
+on a bad manifest or a refused promotion). GitLab's ``before_script`` (``apk add curl jq`` on
+the runner's image) is not run: the test needs curl and jq on this machine."""
 
 from __future__ import annotations
 
@@ -13,9 +15,11 @@ from typing import Any
 import pytest
 import yaml
 
+from registry.models import Environment
 from releases.api.models import ApiToken
 from releases.exporting import manifest_for
 from releases.models import EnvironmentDeployment, Release
+from releases.promotion.models import PromotionPolicy
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 CI = ROOT / "docs" / "ci"
@@ -44,6 +48,7 @@ metadata:
 pytestmark = pytest.mark.django_db(transaction=True)
 
 needs_curl = pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+needs_jq = pytest.mark.skipif(shutil.which("jq") is None, reason="jq is not installed")
 
 
 def github_steps(job: str) -> list[tuple[list[str], dict[str, str]]]:
@@ -69,8 +74,16 @@ TAG_VARIABLE = {"github": "GITHUB_REF_NAME", "gitlab": "CI_COMMIT_TAG"}
 
 
 def run_job(
-    system: str, job: str, workdir: Path, server: str, token: str, tag: str
+    system: str,
+    job: str,
+    workdir: Path,
+    server: str,
+    token: str,
+    tag: str,
+    variables: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
+    """Run the job's steps in order, stopping at the first that fails; the output of all the
+    steps that ran, as the job's log shows it. ``variables`` override the job's own."""
     output = subprocess.CompletedProcess[str]([], 0, "", "")
     for command, job_env in STEPS[system](job):
         env = {
@@ -79,11 +92,15 @@ def run_job(
             "REGISTRY_TOKEN": token,
             TAG_VARIABLE[system]: tag,
             **job_env,
+            **(variables or {}),
         }
-        output = subprocess.run(
+        step = subprocess.run(
             command, cwd=workdir, env=env, capture_output=True, text=True, timeout=60, check=False
         )
-        if output.returncode != 0:
+        output = subprocess.CompletedProcess[str](
+            command, step.returncode, output.stdout + step.stdout, output.stderr + step.stderr
+        )
+        if step.returncode != 0:
             return output
     return output
 
@@ -97,6 +114,7 @@ def checkout(tmp_path: Path) -> Path:
 
 
 @needs_curl
+@needs_jq
 @pytest.mark.parametrize("system", ["github", "gitlab"])
 def test_the_ci_jobs_push_the_manifest_and_record_the_deployment(
     system: str, checkout: Path, live_server: Any
@@ -152,6 +170,63 @@ def test_a_manifest_with_an_error_finding_fails_the_job_and_stores_nothing(
     refused = run_job(system, JOBS[system][0], checkout, live_server.url, read_key, "v1.4")
     assert refused.returncode != 0
     assert not Release.objects.filter(version="1.4").exists()
+
+
+@needs_curl
+@needs_jq
+@pytest.mark.parametrize("system", ["github", "gitlab"])
+def test_the_promotion_gate_stops_the_deploy_job_until_the_policy_is_met(
+    system: str, checkout: Path, live_server: Any
+) -> None:
+    _token, key = ApiToken.create_token("iac-pipeline", "write")
+    production = Environment.objects.create(name="production")
+    staging = Environment.objects.create(name="staging")
+    policy = PromotionPolicy.objects.create(environment=production)
+    policy.upstream.add(staging)
+    register, deploy = JOBS[system]
+    pushed = run_job(system, register, checkout, live_server.url, key, "v1.4")
+    assert pushed.returncode == 0, pushed.stdout + pushed.stderr
+
+    # Never live in staging: the gate step fails the job, naming the rule; nothing recorded.
+    refused = run_job(system, deploy, checkout, live_server.url, key, "v1.4")
+    assert refused.returncode != 0
+    assert refused.stdout.splitlines() == [
+        "REFUSED upstream: never live in staging, which must run it first",
+        "1.4 may not go live in production yet",
+    ]
+    assert not EnvironmentDeployment.objects.filter(release__version="1.4").exists()
+
+    # The same job for staging (no policy there: nothing to refuse) records it there...
+    staged = run_job(
+        system, deploy, checkout, live_server.url, key, "v1.4", {"ENVIRONMENT": "staging"}
+    )
+    assert staged.returncode == 0, staged.stdout + staged.stderr
+    assert json.loads(staged.stdout)["namespace"] == "staging-v1-4"
+
+    # ... and now production's gate lets the job through to the recording step.
+    allowed = run_job(system, deploy, checkout, live_server.url, key, "v1.4")
+    assert allowed.returncode == 0, allowed.stdout + allowed.stderr
+    gate_line, recorded = allowed.stdout.split("\n", 1)
+    assert gate_line.startswith("ok      upstream: live in staging since ")
+    assert json.loads(recorded)["namespace"] == "production-v1-4"
+    deployment = EnvironmentDeployment.objects.get(
+        release__version="1.4", environment__name="production"
+    )
+    assert deployment.status == "deployed"
+
+
+@needs_curl
+@needs_jq
+@pytest.mark.parametrize("system", ["github", "gitlab"])
+def test_the_gate_step_fails_the_job_for_a_release_the_registry_does_not_have(
+    system: str, checkout: Path, live_server: Any
+) -> None:
+    _token, key = ApiToken.create_token("iac-pipeline", "write")
+    missing = run_job(system, JOBS[system][1], checkout, live_server.url, key, "v9.9")
+    assert missing.returncode != 0
+    assert json.loads(missing.stdout) == {"detail": "No release 9.9."}  # the body, shown
+    assert "404" in missing.stderr
+    assert not EnvironmentDeployment.objects.exists()
 
 
 @pytest.mark.parametrize("name", ["github-actions.yml", "gitlab-ci.yml"])

@@ -1,6 +1,7 @@
 """docs/manifest-format.md lists every finding and error code the code can produce, and no
-code the code no longer has: the codes are gathered from the source, not from a list kept by
-hand."""
+code the code no longer has, and every promotion rule name (the ``rule`` of the gate's answer,
+named in each ``promotion-refused`` message): the codes and rules are gathered from the source,
+not from a list kept by hand."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from releases.validation.checks import ONLINE_CODES
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 DOC = ROOT / "docs" / "manifest-format.md"
+PROMOTION_RULES = ROOT / "releases" / "promotion" / "rules.py"
 SOURCES = ("releases", "registry", "config")
 CODE = re.compile(r"[a-z]+(?:-[a-z]+)*")
 
@@ -69,8 +71,37 @@ def codes_in_source() -> dict[str, set[str]]:
 
 
 def codes_in_doc() -> set[str]:
-    """The codes in the first column of the tables of "Rejections" and "Findings"."""
+    """The codes in the first column of the tables of "Rejections" and "Findings" (the
+    promotion rules' table is names inside messages, not codes)."""
     text = DOC.read_text().split("## Rejections", 1)[1].split("## Canonical form", 1)[0]
+    before, _, after = text.partition("### Promotion rules")
+    text = before + after.partition("## Findings")[2]
+    return set(re.findall(r"^\| `([a-z-]+)` \|", text, flags=re.MULTILINE))
+
+
+def rules_in_source() -> set[str]:
+    """The rule of every ``RuleResult(RULE, ...)`` the promotion rules build, ``RULE`` being
+    a module constant (``SOAK = "soak-time"``) or a literal."""
+    tree = ast.parse(PROMOTION_RULES.read_text(), str(PROMOTION_RULES))
+    constants = {
+        target.id: value
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        for target in node.targets
+        if isinstance(target, ast.Name) and (value := _text(node.value)) is not None
+    }
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "RuleResult":
+            first = node.args[0]
+            name = constants.get(first.id) if isinstance(first, ast.Name) else _text(first)
+            assert name is not None, ast.unparse(first)
+            found.add(name)
+    return found
+
+
+def rules_in_doc() -> set[str]:
+    text = DOC.read_text().split("### Promotion rules", 1)[1].split("\n## ", 1)[0]
     return set(re.findall(r"^\| `([a-z-]+)` \|", text, flags=re.MULTILINE))
 
 
@@ -105,3 +136,24 @@ def test_offline_and_online_checks_are_in_their_own_sections() -> None:
     online = text.split("### Online checks", 1)[1].split("## Canonical form", 1)[0]
     assert set(re.findall(r"^\| `([a-z-]+)` \|", offline, flags=re.MULTILINE)) == OFFLINE_CODES
     assert set(re.findall(r"^\| `([a-z-]+)` \|", online, flags=re.MULTILINE)) == ONLINE_CODES
+
+
+def test_every_promotion_rule_is_documented_and_no_other() -> None:
+    found = rules_in_source()
+    # Not vacuous: the six rules of the policy.
+    assert {
+        "upstream",
+        "soak-time",
+        "valid-pins",
+        "reachable-pins",
+        "freeze-window",
+        "approvals",
+    } <= found
+    assert rules_in_doc() == found
+
+
+def test_a_promotion_refusal_is_documented_with_its_location() -> None:
+    # What an import prints for a refusal: the code, located at environments.<name>.
+    section = DOC.read_text().split("### Promotion refusals", 1)[1].split("### Promotion rules")[0]
+    assert ": environments.production: error: " in section
+    assert "[promotion-refused]" in section

@@ -71,8 +71,15 @@ class Command(RegistryCommand):
         if run.state != ValidationRun.State.DONE:
             self.stdout.write(f"{version}: run #{run.pk} {run.state}: {run.error}")
             return
+        if run.superseded and not run.results:
+            self.stdout.write(
+                f"{version}: run #{run.pk} {run.outcome}, which was validating the release "
+                "and is still running: its results will be this run's"
+            )
+            return
         counts = ", ".join(f"{count} {state}" for state, count in run.counts.items() if count)
-        self.stdout.write(f"{version}: run #{run.pk} {counts or 'no pins'}")
+        also = f" ({run.outcome})" if run.superseded else ""
+        self.stdout.write(f"{version}: run #{run.pk}{also} {counts or 'no pins'}")
         for result in run.results:
             commit = f" {result['commit']}" if result["commit"] else ""
             self.stdout.write(f"  {result['repository']}: {result['state']}{commit}")

@@ -89,6 +89,8 @@ def test_the_schema_lists_every_endpoint_with_its_errors_and_yaml(writer: APICli
         "finished_at",
         "counts",
         "results",
+        "error",
+        "superseded_by",
     }
     error = schema["components"]["schemas"]["Errors"]
     assert error["properties"]["errors"]["items"]["$ref"].endswith("/Error")

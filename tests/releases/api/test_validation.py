@@ -61,6 +61,8 @@ def test_validate_queues_a_run_and_answers_where_to_poll_it(
         "finished_at": None,
         "counts": {"valid": 0, "warning": 0, "invalid": 0, "unreachable": 0, "unchecked": 0},
         "results": [],
+        "error": "",
+        "superseded_by": None,
     }
     assert RFC3339_Z.match(data["queued_at"])
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
 from releases.models import RepositoryPin
 from releases.validation.models import ValidationRun
@@ -111,6 +112,32 @@ def test_validate_releases_wait_prints_each_pin_and_exits_0_when_valid(world: Wo
     ]
     assert lines[-1] == "validated 1 release(s): 0 with errors or not carried out"
     assert set(RepositoryPin.objects.values_list("validation_state", flat=True)) == {"valid"}
+
+
+@pytest.mark.django_db
+def test_validate_releases_wait_says_when_another_run_is_validating_the_release(
+    world: World,
+) -> None:
+    release = store("1.4", good_pins(world))
+    holder = ValidationRun.objects.create(
+        release=release,
+        requested_by="schedule",
+        state="running",
+        started_at=timezone.now(),
+        heartbeat_at=timezone.now(),
+        attempt="a-live-worker",
+    )
+
+    out, _ = run("validate_releases", "1.4", "--wait")
+
+    lines = out.splitlines()
+    assert lines[0].startswith("1.4: run #")
+    assert lines[0].endswith(
+        f" superseded by run #{holder.pk}, which was validating the release and is still "
+        "running: its results will be this run's"
+    )
+    assert lines[-1] == "validated 1 release(s): 0 with errors or not carried out"
+    assert set(RepositoryPin.objects.values_list("validation_state", flat=True)) == {"unchecked"}
 
 
 @pytest.mark.django_db

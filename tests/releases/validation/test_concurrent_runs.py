@@ -1,4 +1,4 @@
-"""Two runs of one release at once: one writes, the other is skipped (PostgreSQL, threads)."""
+"""Two runs of one release at once: one writes, the other defers to it (PostgreSQL, threads)."""
 
 from __future__ import annotations
 
@@ -64,11 +64,13 @@ def test_two_runs_of_one_release_started_together_write_once(world: World, tmp_p
 
     assert errors == []
     ended = list(ValidationRun.objects.order_by("pk"))
-    assert sorted(run.state for run in ended) == ["done", "failed"]
-    (done,) = [run for run in ended if run.state == "done"]
-    (skipped,) = [run for run in ended if run.state == "failed"]
-    assert f"skipped: validation run #{done.pk} of release 1.4 was running" in skipped.error
-    assert skipped.results == []
+    assert [run.state for run in ended] == ["done", "done"]
+    (done,) = [run for run in ended if run.superseded_by_id is None]
+    (superseded,) = [run for run in ended if run.superseded_by_id is not None]
+    assert superseded.superseded_by_id == done.pk and superseded.error == ""
+    # The run that deferred shows the results of the one that did the work.
+    assert (superseded.counts, superseded.results) == (done.counts, done.results)
+    assert len(done.results) == 3
     # One write per pin: one history record each from the run that did the work.
     assert RepositoryPin.history.filter(history_change_reason="validation").count() == 3
     assert set(RepositoryPin.objects.values_list("validated_at", flat=True)) == {done.finished_at}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 from datetime import timedelta
 
 import pytest
@@ -245,8 +247,9 @@ def test_a_release_another_live_run_holds_is_skipped(world: World, recorded_git:
 
     skipped = execute_run(late.pk, policy=recorded_git.policy())
 
-    assert skipped.state == "failed"
-    assert f"validation run #{holder.pk} of release 1.4 was running" in skipped.error
+    # Not a failure: the validation asked for was under way; its results will be this run's.
+    assert (skipped.state, skipped.superseded_by_id, skipped.error) == ("done", holder.pk, "")
+    assert skipped.outcome == f"superseded by run #{holder.pk}"
     assert recorded_git.calls("ls-remote") == []
     assert set(RepositoryPin.objects.values_list("validation_state", flat=True)) == {"unchecked"}
 
@@ -313,7 +316,7 @@ def test_a_pin_changed_while_its_remote_was_listed_is_not_written(world: World) 
     """The run judges values read before listing; a pin edited since keeps its new state."""
     release = store("1.4", four_pins(world)[:2])
     run = ValidationRun.objects.create(release=release, requested_by="t")
-    claimed = service._claim([run.pk])
+    claimed = service._claim([run.pk], "attempt-1")
     judged = service._gather(
         claimed,
         policy=policy_from_settings(),
@@ -323,7 +326,7 @@ def test_a_pin_changed_while_its_remote_was_listed_is_not_written(world: World) 
     pin = RepositoryPin.objects.get(repository__name="fogpy_utils")
     pin.tag, pin.package_version = "v1.4.3", "1.4.3"
     pin.save()
-    service._record(claimed, judged)
+    service._record(claimed, judged, "attempt-1")
 
     pins = {p.repository.name: p for p in RepositoryPin.objects.select_related("repository")}
     assert pins["pytroll/fogpy"].validation_state == "valid"
@@ -339,16 +342,68 @@ def test_recording_results_takes_the_same_queries_for_20_and_200_pins(settings) 
     # Refused URLs: every pin gets a finding (unreachable) and nothing is run.
     settings.REGISTRY_GIT_URL_TEMPLATE = "https://git.example.org/acme/{name}.git"
     settings.REGISTRY_GIT_ALLOWED_HOSTS = ["127.0.0.1"]
-    counted = {}
+    counted: dict[tuple[int, str], int] = {}
     for size in (20, 200):
         pins = [Pin(f"org/repo-{i:04d}", f"v1.{i}.0", f"{i:040x}", f"1.{i}.0") for i in range(size)]
         release = store(f"9.{size}", pins)
-        run = ValidationRun.objects.create(release=release, requested_by="t")
+        for moment in ("first", "steady"):
+            run = ValidationRun.objects.create(release=release, requested_by="t")
 
-        with CaptureQueriesContext(connection) as queries:
-            finished = execute_run(run.pk)
+            with CaptureQueriesContext(connection) as queries:
+                finished = execute_run(run.pk)
 
-        assert finished.counts["unreachable"] == size
-        assert [f["code"] for f in finished.results[-1]["findings"]] == ["url-refused"]
-        counted[size] = len(queries)
-    assert counted[200] == counted[20] <= 20, counted
+            assert finished.counts["unreachable"] == size
+            assert [f["code"] for f in finished.results[-1]["findings"]] == ["url-refused"]
+            counted[(size, moment)] = len(queries)
+    assert counted[(200, "first")] == counted[(20, "first")] <= 20, counted
+    # Nothing changed: no pin rows, no history, no revision bump; only the time of the check.
+    assert counted[(200, "steady")] == counted[(20, "steady")] <= 14, counted
+
+
+def test_a_token_configured_for_the_host_is_in_no_row_of_a_run(
+    world: World, settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    token = "ghp_rowsMustNotShowThisToken"
+    settings.REGISTRY_GIT_CREDENTIALS = {"127.0.0.1": f"x-access-token:{token}"}
+    caplog.set_level(logging.DEBUG)
+    pins = [
+        *four_pins(world),
+        Pin("org/elsewhere", "v1", None, None, url="git://127.0.0.1:1/x.git"),
+    ]
+    release = store("1.4", pins)
+
+    run = validate_release_now(release, requested_by="zoë")
+
+    assert run.counts["unreachable"] == 2 and run.counts["invalid"] == 1
+    stored = [
+        *ValidationRun.objects.values_list("counts", "results", "error"),
+        *RepositoryPin.objects.values_list("findings", "url"),
+        *RepositoryPin.history.values_list("findings", "url"),
+    ]
+    assert stored and not [row for row in stored if token in json.dumps(row)]
+    assert not [record for record in caplog.records if token in record.getMessage()]
+
+
+def test_validating_now_a_release_named_twice_or_held_by_a_live_run(
+    world: World, recorded_git: RecordedGit
+) -> None:
+    release = store("1.4", four_pins(world)[:2])
+    other = store("1.5", four_pins(world)[:2])
+    holder = ValidationRun.objects.create(
+        release=other,
+        requested_by="schedule",
+        state="running",
+        started_at=timezone.now(),
+        heartbeat_at=timezone.now(),
+        attempt="a-live-worker",
+    )
+
+    first, twice, held = service.validate_releases_now(
+        [release, release, other], requested_by="zoë", policy=recorded_git.policy()
+    )
+
+    assert (first.state, first.superseded_by_id, len(first.results)) == ("done", None, 2)
+    assert (twice.state, twice.superseded_by_id) == ("done", first.pk)
+    assert (twice.counts, twice.results) == (first.counts, first.results)
+    assert (held.state, held.superseded_by_id, held.results) == ("done", holder.pk, [])
+    assert len(recorded_git.calls("ls-remote")) == 2

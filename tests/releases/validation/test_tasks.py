@@ -26,15 +26,25 @@ def test_transient_database_errors_are_retried_with_backoff() -> None:
 def test_a_task_that_fails_for_good_marks_its_unfinished_runs_failed(settings) -> None:
     settings.REGISTRY_GIT_URL_TEMPLATE = None
     release = store("1.4", [Pin("pytroll/fogpy", "v2.6.1", None, "2.6.1")])
-    queued = ValidationRun.objects.create(release=release, requested_by="t")
-    done = ValidationRun.objects.create(release=release, requested_by="t", state="done")
+    queued = ValidationRun.objects.create(release=release, requested_by="t", task_id="task-id")
+    done = ValidationRun.objects.create(
+        release=release, requested_by="t", state="done", task_id="task-id"
+    )
+    # Sent again by the recovery under another task since: that task's now, not this one's.
+    resent = ValidationRun.objects.create(release=release, requested_by="t", task_id="newer")
 
     execute_validation_runs.on_failure(
-        OperationalError("the database went away"), "task-id", ([queued.pk, done.pk],), {}, None
+        OperationalError("the database went away"),
+        "task-id",
+        ([queued.pk, done.pk, resent.pk],),
+        {},
+        None,
     )
 
     queued.refresh_from_db()
     done.refresh_from_db()
+    resent.refresh_from_db()
     assert queued.state == "failed" and queued.finished_at is not None
     assert queued.error == ("the validation task failed: OperationalError: the database went away")
     assert (done.state, done.error) == ("done", "")
+    assert (resent.state, resent.error) == ("queued", "")
