@@ -123,6 +123,7 @@ def test_a_worker_killed_mid_run_is_redelivered_and_the_run_finishes_once(
         "the run to be waiting on the hanging host",
         faults.logs,
     )
+    original = task_id(faults, run)
     (killed,) = faults.workers
     killed.kill()
     assert run_of(web, run)["state"] == "running"
@@ -145,11 +146,11 @@ def test_a_worker_killed_mid_run_is_redelivered_and_the_run_finishes_once(
         "unchecked": 0,
     }
     assert pin_states(web, "5.0") == {FOGPY: "valid", SATPY: "valid", "acme/hangs": "unreachable"}
-    task = task_id(faults, run)
-    received = f"execute_runs[{task}] received"
-    assert killed.output().count(received) == 1
-    assert faults.workers[0].output().count(received) == 1
-    assert faults.workers[0].output().count(f"execute_runs[{task}] succeeded") == 1
+    # The dead worker had it; the new one carried it out: redelivered by Redis after the
+    # visibility timeout, or given a new task by beat's recovery of stale runs, whichever came
+    # first (the other finds the run done and leaves it).
+    assert killed.output().count(f"execute_runs[{original}] received") == 1
+    assert f"execute_runs[{task_id(faults, run)}] succeeded" in faults.workers[0].output()
     assert [row[0] for row in faults.sql("SELECT state FROM releases_validationrun")] == ["done"]
     assert_in_notion_once(faults, "5.0", {**PINS, "acme/hangs": "v1.0.0"}, ["production"])
     assert faults.running.notion.pins()["5.0:acme/hangs"]["Validation"] == "unreachable"
