@@ -18,6 +18,7 @@ help:
 	@echo "make lint    ruff check, ruff format --check, mypy"
 	@echo "make format  ruff format and fix imports"
 	@echo "make bench   benchmarks"
+	@echo "make stack   the Procfile (gunicorn, Celery worker, beat) on local PostgreSQL and Redis"
 	@echo "make clean   remove the virtualenv and tool caches (keeps db.sqlite3)"
 
 # The virtualenv is rebuilt only when a requirements file changes.
@@ -63,3 +64,21 @@ bench: bootstrap
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache .mypy_cache .ruff_cache .hypothesis
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+# The production shape on one machine: the Procfile's release step (migrate, collectstatic),
+# then web, worker and beat under honcho, on a local PostgreSQL and Redis (README, "The stack
+# on one machine"). The environment and .env override these defaults; STACK_CONCURRENCY=worker=2
+# runs more; the web processes listen from STACK_PORT on (honcho's 5000).
+.PHONY: stack
+STACK_CONCURRENCY ?= web=1,worker=1,beat=1
+STACK_PORT ?= 5000
+stack: export PATH := $(abspath $(VENV))/bin:$(PATH)
+stack: export DJANGO_SETTINGS_MODULE := config.settings.production
+stack: export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/release_registry
+stack: export REDIS_URL ?= redis://127.0.0.1:6379/0
+stack: export DJANGO_SECRET_KEY ?= make-stack-on-one-machine-not-a-secret-0123456789abcdef
+stack: export DJANGO_ALLOWED_HOSTS ?= localhost,127.0.0.1
+stack: export DJANGO_SECURE_SSL_REDIRECT ?= false
+stack: bootstrap
+	$(VENV)/bin/honcho --no-prefix start release
+	$(VENV)/bin/honcho start --port $(STACK_PORT) --concurrency $(STACK_CONCURRENCY) web worker beat

@@ -10,13 +10,16 @@ without rebuilding. Not for anything whose key does not change with the value.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache, caches
 from django.core.cache.backends.base import BaseCache
+from redis import RedisError
 
 LOCAL = "local"
+logger = logging.getLogger(__name__)
 
 
 def _local() -> BaseCache | None:
@@ -54,7 +57,10 @@ def set_many(values: dict[str, Any], timeout: float) -> None:
     forgets the least recently used when full)."""
     if not values:
         return
-    cache.set_many(values, timeout)
+    try:
+        cache.set_many(values, timeout)
+    except RedisError as error:  # Redis away: kept in this process's memory only
+        logger.warning("shared cache unavailable, %d values kept locally: %s", len(values), error)
     local = _local()
     if local is not None:
         local.set_many(values, None)

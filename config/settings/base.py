@@ -188,7 +188,8 @@ REDIS_URL: str | None = env("REDIS_URL", default=None) or None
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Redis's RedisCache, with reads answered as misses while Redis is away.
+            "BACKEND": "config.cache.ForgivingRedisCache",
             "LOCATION": REDIS_URL,
         },
     }
@@ -417,3 +418,20 @@ CACHES["local"] = {
 REGISTRY_VALIDATION_HEARTBEAT: float = env.float("REGISTRY_VALIDATION_HEARTBEAT", default=20.0)
 REGISTRY_VALIDATION_STALE_AFTER: float = env.float("REGISTRY_VALIDATION_STALE_AFTER", default=60.0)
 REGISTRY_VALIDATION_RECOVERY_EVERY: int = env.int("REGISTRY_VALIDATION_RECOVERY_EVERY", default=30)
+
+# CELERY ON REDIS: REDELIVERY AND RECONNECTION (the production stack, tests/stack/)
+# ------------------------------------------------------------------------------
+# A message held by a worker that died comes back to the queue after this many seconds (kombu's
+# default is an hour). Live workers re-stamp what they hold (config.celery_app), so a task that
+# runs longer than this is not handed to a second worker. The sweep for such messages runs every
+# 10 s (kombu's default throttle would make it every 100 s).
+REGISTRY_BROKER_VISIBILITY_TIMEOUT: int = env.int("REGISTRY_BROKER_VISIBILITY_TIMEOUT", default=60)
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": REGISTRY_BROKER_VISIBILITY_TIMEOUT,
+    "unacked_restore_interval": 10,
+    "unacked_restore_throttle": 1,
+}
+CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"visibility_timeout": REGISTRY_BROKER_VISIBILITY_TIMEOUT}
+# A result read against a Redis that is away fails fast instead of hanging.
+CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = 5
+CELERY_REDIS_BACKEND_HEALTH_CHECK_INTERVAL = 30
