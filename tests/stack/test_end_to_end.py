@@ -4,7 +4,8 @@ gunicorn, a Celery worker and beat run as the Procfile says, under production se
 new database of the PostgreSQL server of DATABASE_URL and a Redis of their own. A pipeline
 pushes manifests and records deployments through the API with a token; beat's schedule (every
 minute here) validates the live releases against git repositories served on 127.0.0.1; the
-worker sends every change to the local Notion. At the end the API, the admin and Notion say the
+worker sends every change to the local Notion. Production's promotion policy (staging first)
+refuses, through gunicorn, a deployment that skipped staging, and the pipeline's gate says why. At the end the API, the admin and Notion say the
 same thing.
 """
 
@@ -73,7 +74,39 @@ def test_the_procfile_stack_end_to_end(shape: Shape) -> None:
     )
     assert answer.status_code == 201, answer.text
     deploy(web, "1.4", "production", "deployed")
+
+    # Production's promotion policy, set by the platform team: staging first.
+    shape.running.stack.manage(
+        "shell",
+        "-c",
+        "from registry.models import Environment\n"
+        "from releases.promotion.models import PromotionPolicy\n"
+        "policy = PromotionPolicy.objects.create(\n"
+        "    environment=Environment.objects.get(name='production'),\n"
+        "    require_valid_pins=False, unreachable_blocks=False)\n"
+        "policy.upstream.add(Environment.objects.get_or_create(name='staging')[0])\n",
+    )
+    # The pipeline's gate says no, and a deployment that skips staging is refused, unwritten.
+    gate = web.api("GET", "releases/1.5/promotion/production")
+    assert gate.status_code == 200, gate.text
+    assert gate.json()["allowed"] is False
+    assert [r["rule"] for r in gate.json()["rules"] if not r["ok"]] == ["upstream"]
+    refused = web.api(
+        "PUT",
+        "releases/1.5/deployments/production/",
+        json={
+            "namespace": "prod-v1.5",
+            "deployed_at": "2025-01-20T14:30:00Z",
+            "status": "in_progress",
+        },
+    )
+    assert refused.status_code == 409, refused.text
+    assert [r["rule"] for r in refused.json()["rules"] if not r["ok"]] == ["upstream"]
+    listed = web.api("GET", "releases/1.5/deployments/").json()
+    listed = listed["results"] if isinstance(listed, dict) else listed
+    assert [entry["environment"] for entry in listed] == []
     deploy(web, "1.5", "staging", "deployed")
+    assert web.api("GET", "releases/1.5/promotion/production").json()["allowed"] is True
     deploy(web, "1.5", "production", "in_progress")
 
     # Beat's schedule validates the live releases (1.4 and 1.5), not 1.3.
