@@ -48,52 +48,63 @@ def parse_cron(expression: str) -> dict[str, str]:
 
 def install_schedule(expression: str | None = None, *, using: str = DEFAULT_DB_ALIAS) -> Any:
     """Create or update the periodic task that validates live releases; returns it."""
-    from django_celery_beat.models import CrontabSchedule, PeriodicTask
+    from django_celery_beat.models import CrontabSchedule
 
     fields = parse_cron(expression or settings.REGISTRY_VALIDATION_SCHEDULE)
     schedule, _ = CrontabSchedule.objects.using(using).get_or_create(
         **fields, timezone=settings.CELERY_TIMEZONE
     )
-    task = PeriodicTask.objects.using(using).filter(name=PERIODIC_TASK_NAME).first()
-    if task is None:
-        return PeriodicTask.objects.using(using).create(
-            name=PERIODIC_TASK_NAME,
-            task=TASK_NAME,
-            crontab=schedule,
-            description="Validates every release that is live somewhere "
-            "(REGISTRY_VALIDATION_SCHEDULE).",
-        )
-    if task.crontab_id != schedule.pk or task.task != TASK_NAME or task.interval_id:
-        task.crontab = schedule
-        task.task = TASK_NAME
-        task.interval = None
-        task.save(using=using)
-    return task
+    return _periodic_task(
+        PERIODIC_TASK_NAME,
+        TASK_NAME,
+        "Validates every release that is live somewhere (REGISTRY_VALIDATION_SCHEDULE).",
+        crontab=schedule,
+        using=using,
+    )
 
 
 def install_recovery(*, using: str = DEFAULT_DB_ALIAS) -> Any:
     """Create or update the periodic task that sends again the runs whose worker died
     (:func:`releases.validation.runs.recover_stale_runs`), every
     ``REGISTRY_VALIDATION_RECOVERY_EVERY`` seconds (default 30); returns it."""
-    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+    from django_celery_beat.models import IntervalSchedule
 
     every = int(getattr(settings, "REGISTRY_VALIDATION_RECOVERY_EVERY", 30))
     interval, _ = IntervalSchedule.objects.using(using).get_or_create(
         every=every, period=IntervalSchedule.SECONDS
     )
-    task = PeriodicTask.objects.using(using).filter(name=RECOVERY_TASK_NAME).first()
+    return _periodic_task(
+        RECOVERY_TASK_NAME,
+        RECOVERY_TASK,
+        "Sends again the validation runs whose worker died or whose task never came.",
+        interval=interval,
+        using=using,
+    )
+
+
+def _periodic_task(
+    name: str,
+    task_name: str,
+    description: str,
+    *,
+    crontab: Any = None,
+    interval: Any = None,
+    using: str,
+) -> Any:
+    """The periodic task ``name`` running ``task_name`` on ``crontab`` or ``interval``: created,
+    or brought back to that schedule (the other one cleared) when it was changed."""
+    from django_celery_beat.models import PeriodicTask
+
+    task = PeriodicTask.objects.using(using).filter(name=name).first()
     if task is None:
         return PeriodicTask.objects.using(using).create(
-            name=RECOVERY_TASK_NAME,
-            task=RECOVERY_TASK,
-            interval=interval,
-            description="Sends again the validation runs whose worker died or whose task "
-            "never came.",
+            name=name, task=task_name, crontab=crontab, interval=interval, description=description
         )
-    if task.interval_id != interval.pk or task.task != RECOVERY_TASK or task.crontab_id:
+    wanted = (getattr(crontab, "pk", None), getattr(interval, "pk", None), task_name)
+    if (task.crontab_id, task.interval_id, task.task) != wanted:
+        task.crontab = crontab
         task.interval = interval
-        task.task = RECOVERY_TASK
-        task.crontab = None
+        task.task = task_name
         task.save(using=using)
     return task
 

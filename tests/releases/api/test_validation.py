@@ -12,7 +12,7 @@ from releases.models import Release
 from releases.validation.models import ValidationRun
 from tests.gitserver import GitDaemon, RepositoryFolder, git_daemon, repository_folder  # noqa: F401
 from tests.releases.manifests import RELEASE_1_4, generated_manifest, import_text
-from tests.releases.validation.runs_world import Pin, World, build_world, eager_tasks, store
+from tests.releases.validation.runs_world import Pin, World, eager_tasks, store
 
 pytestmark = pytest.mark.django_db
 
@@ -128,17 +128,6 @@ def test_a_run_is_read_in_a_constant_number_of_queries(
 
     assert response.status_code == 200
     assert response.json()["results"] == results
-
-
-@pytest.fixture
-def world(repository_folder: RepositoryFolder, git_daemon: GitDaemon, settings: Any) -> World:  # noqa: F811
-    built = build_world(repository_folder, git_daemon)
-    settings.REGISTRY_GIT_URL_TEMPLATE = built.template
-    settings.REGISTRY_GIT_ALLOWED_HOSTS = ["127.0.0.1"]
-    settings.REGISTRY_GIT_ALLOWED_SCHEMES = ["git", "http"]
-    settings.REGISTRY_GIT_TIMEOUT = 10
-    settings.REGISTRY_PACKAGE_INDEX_URL = None
-    return built
 
 
 @pytest.mark.git
