@@ -5,8 +5,8 @@ new database of the PostgreSQL server of DATABASE_URL and a Redis of their own. 
 pushes manifests and records deployments through the API with a token; beat's schedule (every
 minute here) validates the live releases against git repositories served on 127.0.0.1; the
 worker sends every change to the local Notion. Production's promotion policy (staging first)
-refuses, through gunicorn, a deployment that skipped staging, and the pipeline's gate says why. At the end the API, the admin and Notion say the
-same thing.
+refuses, through gunicorn, a deployment that skipped staging, and the pipeline's gate says
+why. At the end the API, the admin and Notion say the same thing.
 """
 
 from __future__ import annotations
