@@ -30,6 +30,7 @@ from releases.manifests import (
     Manifest,
     ManifestRejected,
     diff_manifests,
+    format_timestamp,
     parse_timestamp,
 )
 from releases.models import EnvironmentDeployment, Release, RepositoryPin
@@ -592,8 +593,10 @@ class EnvironmentDetail(ApiView):
     def get(self, request: Request, name: str) -> Response:
         if not Environment.objects.filter(name=name).exists():
             raise Http404(f"No environment {name}.")
-        (data,) = live_in_environments([name], moment(request), timezone.now()) or [
-            {"name": name, "at": None, "releases": []}
+        at, now = moment(request), timezone.now()
+        # An environment created after ``at`` had nothing live then; the answer still says when.
+        (data,) = live_in_environments([name], at, now) or [
+            {"name": name, "at": format_timestamp(at or now), "releases": []}
         ]
         return Response(data)
 

@@ -78,6 +78,9 @@ def test_environments_at_moments_in_the_past(writer: APIClient) -> None:
     assert writer.delete("/api/releases/2.0/").status_code == 204
 
     assert live(writer, "production", before_anything) == []
+    # Production did not exist yet at that moment: nothing was live, and the answer says when.
+    answer = writer.get(f"/api/environments/production/?at={before_anything}").json()
+    assert answer == {"name": "production", "at": before_anything, "releases": []}
     assert live(writer, "production", one_live) == [("1.0", "deployed")]
     assert live(writer, "production", side_by_side) == [
         ("1.0", "deployed"),
