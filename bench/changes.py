@@ -22,11 +22,9 @@ Timings never change the exit status. The database is a throwaway one, as for ``
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -35,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.run import throwaway_database  # noqa: E402
+from bench.run import database_and_git_folder  # noqa: E402
 from bench.validation import best_of  # noqa: E402
 
 REPOSITORIES = 40
@@ -69,11 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=3, help="runs per measure (best counts)")
     args = parser.parse_args(argv)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
-    os.environ["DJANGO_READ_DOT_ENV_FILE"] = "false"
-    os.environ.pop("REDIS_URL", None)
-    with throwaway_database() as where, tempfile.TemporaryDirectory(prefix="bench-git-") as tmp:
-        run(args, where, Path(tmp))
+    with database_and_git_folder() as (where, tmp):
+        run(args, where, tmp)
     return 0
 
 

@@ -218,6 +218,18 @@ def throwaway_database() -> Iterator[str]:
             )
 
 
+@contextlib.contextmanager
+def database_and_git_folder() -> Iterator[tuple[str, Path]]:
+    """For the benchmarks over git repositories: laptop settings without ``.env`` or a broker
+    (tasks run in-process), a throwaway database and a temporary folder for the repositories;
+    yields the database's description and the folder."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+    os.environ["DJANGO_READ_DOT_ENV_FILE"] = "false"
+    os.environ.pop("REDIS_URL", None)
+    with throwaway_database() as where, tempfile.TemporaryDirectory(prefix="bench-git-") as tmp:
+        yield where, Path(tmp)
+
+
 class _Rollback(Exception):
     pass
 

@@ -21,11 +21,9 @@ one, as for ``bench/run.py`` (``BENCH_DATABASE_URL`` for PostgreSQL).
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -36,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.run import throwaway_database  # noqa: E402
+from bench.run import database_and_git_folder  # noqa: E402
 
 RELEASES = 200
 PINS = 20
@@ -112,11 +110,8 @@ def main(argv: list[str] | None = None) -> int:
         help="also profile one steady run (cProfile, top functions) and count its queries",
     )
     args = parser.parse_args(argv)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
-    os.environ["DJANGO_READ_DOT_ENV_FILE"] = "false"
-    os.environ.pop("REDIS_URL", None)
-    with throwaway_database() as where, tempfile.TemporaryDirectory(prefix="bench-git-") as tmp:
-        run(args, where, Path(tmp))
+    with database_and_git_folder() as (where, tmp):
+        run(args, where, tmp)
     return 0
 
 
