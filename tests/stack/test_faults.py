@@ -97,7 +97,7 @@ def assert_in_notion_once(
     shape: Shape, version: str, pins: dict[str, str], live: list[str]
 ) -> None:
     notion = shape.running.notion
-    wait_until(lambda: backlog_empty(shape.webs[0]), 90, "the Notion outbox to empty", shape.logs)
+    wait_until(lambda: backlog_empty(shape.webs[0]), 150, "the Notion outbox to empty", shape.logs)
     pages = notion.pins()  # fails on two live pages with one key
     for name, tag in pins.items():
         assert pages[f"{version}:{name}"]["Tag"] == tag
@@ -249,7 +249,7 @@ def test_postgres_restarted_the_web_process_recovers_without_a_restart(faults: S
     assert web.api("GET", "releases/5.4/").status_code == 200  # connections are open
     # Notion has it (a sync cut short by the stop would hold the release until its claim runs
     # out, NOTION_CLAIM_SECONDS: a delay, not what this test is about).
-    wait_until(lambda: backlog_empty(web), 60, "the Notion outbox to empty", faults.logs)
+    wait_until(lambda: backlog_empty(web), 150, "the Notion outbox to empty", faults.logs)
 
     postgres.stop()
     try:
