@@ -335,3 +335,33 @@ def test_pages_count_link_and_refuse_as_drf_does(reader: APIClient) -> None:
         assert response.json()["detail"] == "Invalid page."
     filtered = reader.get("/api/releases/?repository=nobody/nothing").json()
     assert filtered == {"count": 0, "next": None, "previous": None, "results": []}
+
+
+def test_the_lists_compiled_query_serves_every_page_and_data_change(reader: APIClient) -> None:
+    """The unfiltered list's SQL is compiled once (per slice) and reused; it still reads the
+    data as it is now, gives the ORM's rows, and leaves filtered requests to the ORM."""
+    from releases.api.pagination import page_rows
+    from releases.api.views import unfiltered_rows
+
+    for i in range(3):
+        import_text(generated_manifest(2, f"6.{i}"), source=f"v6.{i}.yaml")
+    import_text(RELEASE_1_4)
+    page = unfiltered_rows()[0:2]
+    assert page_rows(page, "a key") == list(page)
+    assert page_rows(page, "a key") == list(page)  # compiled, from the second call on
+    assert [type(row.page_total) for row in page_rows(page, "a key")] == [int, int]
+
+    def versions(url: str) -> tuple[int, list[str]]:
+        body = reader.get(url).json()
+        return body["count"], [r["version"] for r in body["results"]]
+
+    assert versions("/api/releases/") == (4, ["1.4", "6.2", "6.1", "6.0"])
+    (repository, *_) = RepositoryPin.objects.filter(release__version="1.4").values_list(
+        "repository__name", flat=True
+    )
+    assert versions(f"/api/releases/?repository={repository}")[1] == ["1.4"]
+    assert reader.get("/api/releases/?page=2").status_code == 404  # one page of 50
+    import_text(generated_manifest(2, "7.0"), source="v7.0.yaml")
+    Release.objects.get(version="6.0").delete()
+    assert versions("/api/releases/") == (4, ["7.0", "1.4", "6.2", "6.1"])
+    assert versions(f"/api/releases/?repository={repository}")[1] == ["1.4"]
