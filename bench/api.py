@@ -12,7 +12,9 @@ measured seconds after its endpoint would say more about the load than about the
 Both run under ``config/gunicorn.py``, the production settings, with 2 workers.
 
 The database is a scratch one: ``BENCH_DATABASE_URL`` (default: the local PostgreSQL as
-``postgres``) gets a ``bench_<pid>`` database, dropped at the end. Needs ``wrk`` (Debian's
+``postgres``) gets a ``bench_<pid>`` database, dropped at the end. The cache is Redis, as in
+production: ``BENCH_REDIS_URL`` (else ``REDIS_URL``, else the local server's database 0), under
+a key prefix of the run's own, whose keys are deleted at the end. Needs ``wrk`` (Debian's
 package) on PATH.
 """
 
@@ -39,6 +41,8 @@ for entry in (str(ROOT), str(ROOT / "bench")):
         sys.path.insert(0, entry)
 
 DEFAULT_SERVER = "postgres://postgres@127.0.0.1:5432/postgres"
+DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
+CACHE_PREFIX = "BENCH_API_CACHE_PREFIX"  # the run's own key prefix in Redis
 TARGET = 0.5
 FLOOR_BODIES = "BENCH_API_FLOOR_BODIES"  # a JSON file: {name: body} for the floor views
 
@@ -55,6 +59,7 @@ def _build_application() -> Any:
     from django.urls import include, path
 
     bodies: dict[str, Any] = json.loads(Path(os.environ[FLOOR_BODIES]).read_text())
+    settings.CACHES["default"]["KEY_PREFIX"] = os.environ[CACHE_PREFIX]  # before any use
 
     def floor(request: HttpRequest, name: str) -> HttpResponse:
         # The floor: Django's request handling and a JSON encoding of the same data.
@@ -186,7 +191,14 @@ def run(args: argparse.Namespace, where: str, key: str) -> None:
     os.close(handle)
     bodies_file = Path(name)
     bodies_file.write_text("{}")
-    environment = {**os.environ, FLOOR_BODIES: str(bodies_file)}
+    redis_url = os.environ.get("BENCH_REDIS_URL") or os.environ.get("REDIS_URL") or DEFAULT_REDIS
+    prefix = f"bench-api-{os.getpid()}"
+    environment = {
+        **os.environ,
+        FLOOR_BODIES: str(bodies_file),
+        "REDIS_URL": redis_url,  # the shared cache, as in production (GETs enqueue nothing)
+        CACHE_PREFIX: prefix,
+    }
     command = [
         sys.executable, "-m", "gunicorn", "--config", str(ROOT / "config" / "gunicorn.py"),
         "--workers", "2", "--bind", f"127.0.0.1:{port}", "--chdir", str(ROOT),
@@ -213,7 +225,7 @@ def run(args: argparse.Namespace, where: str, key: str) -> None:
     try:
         print(
             f"API under load: wrk -t2 -c8 -d{args.seconds}s x {args.rounds} rounds (median), "
-            f"gunicorn 2 workers (config/gunicorn.py), {where}"
+            f"gunicorn 2 workers (config/gunicorn.py), {where}, Redis cache"
         )
         print(f"{'measure':<36}{'req/s':>9}{'p99 ms':>9}{'floor req/s':>13}{'floor p99':>11}"
               f"{'ratio':>8}  verdict")  # fmt: skip
@@ -240,6 +252,11 @@ def run(args: argparse.Namespace, where: str, key: str) -> None:
     finally:
         stop(server)
         bodies_file.unlink(missing_ok=True)
+        import redis
+
+        leftovers = redis.Redis.from_url(redis_url)
+        for key in leftovers.scan_iter(match=f"{prefix}:*"):
+            leftovers.delete(key)
 
 
 if __name__ == "__main__":

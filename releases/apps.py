@@ -8,5 +8,5 @@ class ReleasesConfig(AppConfig):
 
     def ready(self) -> None:
         # Connects the receivers that report model saves and deletes to releases.changes.
-        from . import signals  # noqa: F401
+        from . import change_stamp, signals  # noqa: F401
         from .promotion import receivers  # noqa: F401 - the promotion gate on every write

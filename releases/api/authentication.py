@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
@@ -27,15 +28,31 @@ class ApiTokenAuthentication(BaseAuthentication):
             key = words[1].decode("ascii")
         except UnicodeDecodeError:
             raise AuthenticationFailed("Invalid token.") from None
-        token = ApiToken.find(key)
+        token, along = ApiToken.find_with(key, read_along(request))
         if token is None:
             raise AuthenticationFailed("Invalid or revoked token.")
+        request._request.cache_read_along = along  # type: ignore[attr-defined]
         token.record_use()
         return token.user, token
 
     def authenticate_header(self, request: Request) -> str:
         # Makes DRF answer 401 (not 403) to a request without credentials.
         return self.keyword
+
+
+def read_along(request: Request) -> Sequence[str]:
+    """The cache keys the view will read (``cache_keys_read_along``), read with the token in
+    one round trip; the view finds them with :func:`read_along_values`."""
+    view = (request.parser_context or {}).get("view")
+    keys: Sequence[str] = getattr(view, "cache_keys_read_along", ())
+    return keys
+
+
+def read_along_values(request: Request) -> dict[str, Any] | None:
+    """What :func:`read_along` read for this request (``None``: nothing was read, such as
+    under session authentication)."""
+    values: dict[str, Any] | None = getattr(request._request, "cache_read_along", None)
+    return values
 
 
 class ApiTokenScheme(OpenApiAuthenticationExtension):

@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 import hmac
 import secrets
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from django.conf import settings
@@ -120,16 +121,27 @@ class ApiToken(models.Model):
     def find(cls, key: str) -> ApiToken | None:
         """The active token whose key this is, else ``None``: from the cache (no query), or
         one query. Only tokens that were found are cached, under the hash of their key."""
+        return cls.find_with(key, ())[0]
+
+    @classmethod
+    def find_with(
+        cls, key: str, along: Sequence[str]
+    ) -> tuple[ApiToken | None, dict[str, Any] | None]:
+        """:meth:`find`, and the cache's values under the keys ``along`` read in the same
+        round trip (a dictionary without the keys not found; ``None`` if the key is not even
+        shaped as a token's, so the cache was not asked)."""
         parts = key.split("_", 2)
         if len(parts) != 3 or f"{parts[0]}_" != KEY_PREFIX:
-            return None
+            return None, None
         digest = hash_key(key)
-        # One round trip for the token and the mark of its last use.
-        found = cache.get_many([_cache_key(digest), _used_key(digest)])
+        # One round trip for the token, the mark of its last use and what the view reads.
+        mine = [_cache_key(digest), _used_key(digest)]
+        found = cache.get_many([*mine, *along])
+        also = {name: found[name] for name in along if name in found}
         cached = found.get(_cache_key(digest))
         if isinstance(cached, ApiToken) and hmac.compare_digest(cached.key_hash, digest):
             cached.use_noted = _used_key(digest) in found
-            return cached
+            return cached, also
         token = (
             cls.objects.active()
             .select_related("user")
@@ -137,11 +149,11 @@ class ApiToken(models.Model):
             .first()
         )
         if token is None or not hmac.compare_digest(token.key_hash, digest):
-            return None
+            return None, also
         if cached is None:  # not while a change of the token or its user is being made
             cache.add(_cache_key(digest), token, TOKEN_CACHE_SECONDS)
         token.use_noted = _used_key(digest) in found
-        return token
+        return token, also
 
     def revoke(self) -> None:
         self.revoked_at = timezone.now()
