@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from django.db import transaction
 from django.db.models import QuerySet
@@ -75,6 +76,8 @@ from .writes import (
     written_revision,
 )
 
+T = TypeVar("T")
+
 ERRORS = {
     400: OpenApiResponse(docs.ErrorsSerializer, description="Bad input: located errors."),
     401: OpenApiResponse(docs.DetailSerializer, description="No or invalid token."),
@@ -127,6 +130,28 @@ def version_mismatch(source: str, version: str, found: str) -> ManifestRejected:
 class ApiView(GenericAPIView):
     parser_classes = PARSERS
     renderer_classes = [JSONRenderer, BrowsableAPIRenderer]
+
+
+class StampedReads(ApiView):
+    """GETs answered from what this worker kept under the change stamp
+    (:mod:`releases.change_stamp`): no query while no change has committed since. The stamp
+    is read with the API token, in one round trip to Redis."""
+
+    @property
+    def cache_keys_read_along(self) -> tuple[str, ...]:
+        return (change_stamp.KEY,) if self.request.method == "GET" else ()
+
+    def stamped(self, key: str, build: Callable[[], T]) -> T:
+        """What ``build()`` returns, kept under the stamp taken before it ran and ``key``."""
+        stamp = change_stamp.current(read_along_values(self.request))
+        if stamp is not None:
+            kept: T | None = change_stamp.kept(stamp, key)
+            if kept is not None:
+                return kept
+        value = build()
+        if stamp is not None:
+            change_stamp.keep(stamp, key, value)
+        return value
 
 
 class ReleaseWriting(ApiView):
@@ -205,7 +230,7 @@ def merge_patch(target: Any, patch: Any) -> Any:
     return result
 
 
-class ReleaseList(ReleaseWriting):
+class ReleaseList(StampedReads, ReleaseWriting):
     """Releases, newest first; create one from a manifest body."""
 
     filterset_class = ReleaseFilter
@@ -220,8 +245,7 @@ class ReleaseList(ReleaseWriting):
 
     @property
     def cache_keys_read_along(self) -> tuple[str, ...]:
-        """Read with the token, in one round trip: the stamp of the unfiltered page."""
-        return () if self.request.method != "GET" or self.filtered() else (change_stamp.KEY,)
+        return () if self.filtered() else super().cache_keys_read_along
 
     @property
     def page_sql_key(self) -> str | None:
@@ -241,18 +265,11 @@ class ReleaseList(ReleaseWriting):
             return self.page(
                 list_rows(with_total(self.filter_queryset(self.get_queryset())), TOTAL)
             )
-        # Unfiltered (what pipelines and dashboards poll): the page as this worker last
-        # answered it, while no change has committed since (releases.change_stamp).
-        stamp = change_stamp.current(read_along_values(request))
-        url = request.build_absolute_uri()
-        if stamp is not None:
-            data = change_stamp.kept(stamp, url)
-            if data is not None:
-                return Response(data)
-        response = self.page(unfiltered_rows())
-        if stamp is not None:
-            change_stamp.keep(stamp, url, response.data)
-        return response
+        # Unfiltered (what pipelines and dashboards poll): kept under the change stamp. The
+        # page's links hold the request's host, so the whole URL is the key.
+        return Response(
+            self.stamped(request.build_absolute_uri(), lambda: self.page(unfiltered_rows()).data)
+        )
 
     def page(self, rows: QuerySet[Any, Any]) -> Response:
         page = self.paginate_queryset(rows)
@@ -340,7 +357,7 @@ def delete_release(release: Release, source: str, user: Any) -> None:
         release.delete()
 
 
-class ReleaseManifest(ApiView):
+class ReleaseManifest(StampedReads):
     """The canonical manifest, JSON or YAML; PUT creates or replaces the release."""
 
     queryset = Release.objects.none()  # for the schema: the views read through services
@@ -360,7 +377,9 @@ class ReleaseManifest(ApiView):
     def get(self, request: Request, version: str) -> Response:
         format = "yaml" if request.accepted_renderer.format == "yaml" else "json"
         try:
-            text, revision = export_of_revision(version, format)
+            text, revision = self.stamped(
+                f"manifest:{format}:{version}", lambda: export_of_revision(version, format)
+            )
         except UnknownRelease:
             raise Http404(f"No release {version}.") from None
         return with_etag(Response(ManifestText(text)), revision)

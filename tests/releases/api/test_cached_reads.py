@@ -1,9 +1,12 @@
 """The API's cached reads (the list's entries, the manifest) are never stale.
 
 Both are kept in the cache under the release's revision, which every write path bumps through
-the change hook. Each test here reads twice first (the second answer comes from the cache),
-writes through one path, and checks that the next answer is the new state: the same as an
-answer built with an empty cache, and not the old one.
+the change hook; and the unfiltered list's page is kept in each worker's memory under the
+change stamp (:mod:`releases.change_stamp`), which every committed change batch replaces. Each
+test here reads twice first (the second answer comes from the cache), writes through one path,
+and checks that the next answer is the new state: the same as an answer built with an empty
+cache, and not the old one. The tests commit (a transactional database), as production does:
+the stamp is only used outside a transaction and replaced when a change commits.
 """
 
 from __future__ import annotations
@@ -13,7 +16,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from rest_framework.test import APIClient
 
@@ -29,7 +34,7 @@ from tests.gitserver import GitDaemon, RepositoryFolder, git_daemon, repository_
 from tests.releases.manifests import RELEASE_1_4, generated_manifest, import_text
 from tests.releases.validation.runs_world import Pin, World, eager_tasks, store
 
-pytestmark = pytest.mark.django_db
+pytestmark = pytest.mark.django_db(transaction=True)
 
 READS = ("/api/releases/", "/api/releases/1.4/manifest", "/api/releases/1.4/manifest?format=yaml")
 
@@ -365,3 +370,49 @@ def test_the_lists_compiled_query_serves_every_page_and_data_change(reader: APIC
     Release.objects.get(version="6.0").delete()
     assert versions("/api/releases/") == (4, ["7.0", "1.4", "6.2", "6.1"])
     assert versions(f"/api/releases/?repository={repository}")[1] == ["1.4"]
+
+
+# --- the change stamp -------------------------------------------------------------------------
+
+
+def test_an_unchanged_list_is_answered_without_a_query(
+    reader: APIClient, django_assert_num_queries: Any
+) -> None:
+    """While no change commits, a worker answers the unfiltered list and a manifest from what
+    it kept (the stamp read with the token in one Redis round trip); a committed change is
+    seen (and, through every write path, by the tests above)."""
+    import_text(RELEASE_1_4)
+    first = reader.get("/api/releases/").content
+    with django_assert_num_queries(0):
+        assert reader.get("/api/releases/").content == first
+    assert reader.get("/api/releases/?page=1").status_code == 200  # a page of its own, kept
+    with django_assert_num_queries(0):
+        assert reader.get("/api/releases/?page=1").status_code == 200
+    manifest = reader.get("/api/releases/1.4/manifest")
+    with django_assert_num_queries(0):
+        again = reader.get("/api/releases/1.4/manifest")
+    assert (again.content, again["ETag"]) == (manifest.content, manifest["ETag"])
+    import_text(generated_manifest(3, "2.0"), source="v2.0.yaml")
+    with CaptureQueriesContext(connection) as captured:
+        after = reader.get("/api/releases/").json()
+    assert len(captured) >= 1
+    assert [r["version"] for r in after["results"]] == ["2.0", "1.4"]
+
+
+def test_without_a_shared_cache_every_list_reads_the_database(
+    reader: APIClient, settings: Any
+) -> None:
+    """Django's per-process memory cache is not seen by the other workers: no page is kept
+    under a stamp there (the list's query runs every time)."""
+    settings.CACHES = {
+        name: {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": name}
+        for name in ("default", "local")
+    }
+    import_text(RELEASE_1_4)
+    reader.get("/api/releases/")
+    queries = []
+    for _ in range(2):
+        with CaptureQueriesContext(connection) as captured:
+            assert reader.get("/api/releases/").status_code == 200
+        queries.append(len(captured))
+    assert min(queries) >= 1
