@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
+from django.contrib.admin.views.main import ChangeList
 from django.http import HttpRequest
 from simple_history.admin import SimpleHistoryAdmin
 
 from .approvals import may_approve
 from .models import FreezeWindow, PromotionApproval, PromotionOverride, PromotionPolicy
+from .pinned import current_digests
 
 
 class FreezeWindowInline(admin.StackedInline):
@@ -51,15 +53,47 @@ class FreezeWindowAdmin(SimpleHistoryAdmin):
     list_select_related = ["policy__environment"]
 
 
+class ApprovalChangeList(ChangeList):
+    """The page's approvals with their releases' current pins digests (one query)."""
+
+    def get_results(self, request: HttpRequest) -> None:
+        super().get_results(request)
+        digests = current_digests({approval.release_id for approval in self.result_list})
+        for approval in self.result_list:
+            approval.current_digest = digests[approval.release_id]  # type: ignore[attr-defined]
+
+
 @admin.register(PromotionApproval)
 class PromotionApprovalAdmin(SimpleHistoryAdmin):
-    """Approvals are given as yourself: the user is the one signed in."""
+    """Approvals are given as yourself, for the release's pins as they are: the user is the
+    one signed in. An approval of pins since changed stays listed and no longer counts."""
 
-    list_display = ["release", "environment", "user", "approved_at", "comment"]
+    list_display = ["release", "environment", "user", "approved_at", "for_current_pins", "comment"]
     list_select_related = ["release", "environment", "user"]
     list_filter = ["environment"]
     autocomplete_fields = ["release"]
     fields = ["release", "environment", "comment"]
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
+        return ApprovalChangeList
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        if obj is None:
+            return list(self.fields)
+        return [*self.fields, "user", "approved_at", "pins_digest", "for_current_pins"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        if obj is None:
+            return []
+        return ["user", "approved_at", "pins_digest", "for_current_pins"]
+
+    @admin.display(boolean=True, description="for the current pins")
+    def for_current_pins(self, approval: PromotionApproval) -> bool:
+        """Given for the release's pins as they are now, so that it counts."""
+        digest = getattr(approval, "current_digest", None)
+        if digest is None:
+            digest = current_digests([approval.release_id])[approval.release_id]
+        return approval.pins_digest == digest
 
     def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any):  # type: ignore[no-untyped-def]
         form = super().get_form(request, obj, change=change, **kwargs)
@@ -84,8 +118,20 @@ class PromotionApprovalAdmin(SimpleHistoryAdmin):
                 refusal = may_approve(policy, user, environment.name)
                 if refusal is not None:
                     raise forms.ValidationError(refusal)
+                release = data.get("release")
+                if release is None:
+                    return data
+                digest = current_digests([release.pk])[release.pk]
+                if PromotionApproval.objects.filter(
+                    release=release, environment=environment, user=user, pins_digest=digest
+                ).exists():
+                    raise forms.ValidationError(
+                        f"You have approved these pins of {release.version} for "
+                        f"{environment.name} already."
+                    )
                 self.instance.user = user
                 self.instance.approved_at = timezone.now()
+                self.instance.pins_digest = digest
                 return data
 
         return ApprovalForm

@@ -18,6 +18,7 @@ from ..models import Release
 from . import gate
 from .approvals import ApprovalRefused, approval_item, approve
 from .models import PromotionApproval
+from .pinned import current_digests
 
 #: The header a write carries to record a deployment its policy refuses (with the
 #: ``releases.override_promotion`` permission): the reason, stored with the override.
@@ -43,6 +44,14 @@ class ApprovalSerializer(serializers.Serializer):
     user = serializers.CharField(read_only=True)
     approved_at = serializers.DateTimeField(read_only=True)
     comment = serializers.CharField(required=False, allow_blank=True, max_length=500)
+    pins_digest = serializers.CharField(
+        read_only=True, help_text="SHA-256 of the release's pins the approval was given for."
+    )
+    current = serializers.BooleanField(
+        read_only=True,
+        help_text="Given for the pins the release has now: only these count; the others are "
+        "kept for the record.",
+    )
 
 
 class PromotionGate(ApiView):
@@ -59,8 +68,9 @@ class PromotionGate(ApiView):
 
 
 class PromotionApprovals(ApiView):
-    """Approvals of deploying the release to the environment; POST gives yours (one per
-    user; only members of the policy's group may)."""
+    """Approvals of deploying the release to the environment, each for the pins it was given
+    for (``current``: the pins as they are, so it counts); POST gives yours for the pins as
+    they are (one per user and pins; only members of the policy's group may)."""
 
     queryset = PromotionApproval.objects.none()
     serializer_class = ApprovalSerializer
@@ -68,16 +78,21 @@ class PromotionApprovals(ApiView):
     @extend_schema(responses={200: ApprovalSerializer(many=True), **READ_ERRORS})
     def get(self, request: Request, version: str, environment: str) -> Response:
         release = get_release(version)
-        approvals = PromotionApproval.objects.filter(
-            release=release, environment__name=environment
-        ).select_related("release", "environment", "user")
-        return Response([approval_item(approval) for approval in approvals])
+        approvals = (
+            PromotionApproval.objects.filter(release=release, environment__name=environment)
+            .select_related("release", "environment", "user")
+            .order_by("approved_at", "pk")
+        )
+        digest = current_digests([release.pk])[release.pk]
+        return Response([approval_item(approval, digest) for approval in approvals])
 
     @extend_schema(
         request=ApprovalSerializer,
         responses={
             201: ApprovalSerializer,
-            200: OpenApiResponse(ApprovalSerializer, description="You had approved already."),
+            200: OpenApiResponse(
+                ApprovalSerializer, description="You had approved these pins already."
+            ),
             403: OpenApiResponse(DetailSerializer, description="Not allowed to approve."),
             **READ_ERRORS,
         },
@@ -99,6 +114,6 @@ class PromotionApprovals(ApiView):
         except ApprovalRefused as exc:
             raise PermissionDenied(str(exc)) from None
         return Response(
-            approval_item(approval),
+            approval_item(approval, approval.pins_digest),
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )

@@ -1,4 +1,6 @@
-"""Giving an approval: one per user, release and environment, from the policy's group."""
+"""Giving an approval: one per user, release, environment and pinned content, from the
+policy's group. An approval is for the release's pins as they are when it is given (their
+digest is stored with it); it stops counting when they change."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from django.utils import timezone
 
 from ..models import Release
 from .models import PromotionApproval, PromotionPolicy
+from .pinned import current_digests
 
 
 class ApprovalRefused(PermissionError):
@@ -31,8 +34,10 @@ def may_approve(policy: PromotionPolicy | None, user: Any, environment: str) -> 
 def approve(
     release: Release, environment: str, user: Any, *, comment: str = ""
 ) -> tuple[PromotionApproval, bool]:
-    """Record ``user``'s approval of ``release`` for ``environment``; ``(approval, created)``.
-    A second approval by the same user is the first one. Raises :class:`ApprovalRefused`."""
+    """Record ``user``'s approval of ``release``'s pins as they are for ``environment``;
+    ``(approval, created)``. A second approval by the same user of the same pins is the first
+    one; after the pins changed, it is a new one (the earlier stays, for the record). Raises
+    :class:`ApprovalRefused`."""
     policy = (
         PromotionPolicy.objects.select_related("environment", "approval_group")
         .filter(environment__name=environment)
@@ -41,9 +46,11 @@ def approve(
     refusal = may_approve(policy, user, environment)
     if refusal is not None or policy is None:
         raise ApprovalRefused(refusal)
-    found = PromotionApproval.objects.filter(
-        release=release, environment=policy.environment, user=user
-    ).first()
+    digest = current_digests([release.pk])[release.pk]
+    given = PromotionApproval.objects.filter(
+        release=release, environment=policy.environment, user=user, pins_digest=digest
+    )
+    found = given.first()
     if found is not None:
         return found, False
     approval = PromotionApproval(
@@ -52,23 +59,26 @@ def approve(
         user=user,
         approved_at=timezone.now(),
         comment=comment[:500],
+        pins_digest=digest,
     )
     approval._history_user = user  # type: ignore[attr-defined]
     try:
         with transaction.atomic():
             approval.save()
     except IntegrityError:  # the same user, twice at once
-        return PromotionApproval.objects.get(
-            release=release, environment=policy.environment, user=user
-        ), False
+        return given.get(), False
     return approval, True
 
 
-def approval_item(approval: PromotionApproval) -> dict[str, Any]:
+def approval_item(approval: PromotionApproval, current_digest: str) -> dict[str, Any]:
+    """An approval as the API lists it; ``current``: given for the pins the release has now
+    (``current_digest``), so that it counts."""
     return {
         "release": approval.release.version,
         "environment": approval.environment.name,
         "user": approval.user.get_username(),
         "approved_at": approval.approved_at.isoformat().replace("+00:00", "Z"),
         "comment": approval.comment,
+        "pins_digest": approval.pins_digest,
+        "current": approval.pins_digest == current_digest,
     }

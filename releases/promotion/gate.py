@@ -1,9 +1,10 @@
 """The gate: may ``release`` go live in ``environment`` now? Every rule's result.
 
 The facts come from the database in a fixed number of queries (the policy with its upstream
-environments and freeze windows, the pins that are not valid, the upstream deployments'
-history, the approvals), whatever the number of releases and pins; the rules are
-:mod:`releases.promotion.rules`.
+environments and freeze windows, the pins, the upstream deployments' history, the approvals),
+whatever the number of releases and pins; the rules are :mod:`releases.promotion.rules`.
+The pins are read once for both their validation and the digest of what they pin, which an
+approval must have been given for to count.
 """
 
 from __future__ import annotations
@@ -13,14 +14,15 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Prefetch, Q
+from django.db.models import Prefetch
 from django.utils import timezone
 
 from registry.models import Environment
 
-from ..models import EnvironmentDeployment, Release, RepositoryPin, ValidationState
+from ..models import EnvironmentDeployment, Release, ValidationState
 from . import rules
 from .models import FreezeWindow, PromotionApproval, PromotionPolicy
+from .pinned import PinFacts, digest_of, pin_facts
 from .rules import RuleResult
 
 
@@ -87,8 +89,13 @@ def check(
             verdict.rules.append(rules.upstream_rule(env.name, intervals))
             if policy.soak_time:
                 verdict.rules.append(rules.soak_rule(env.name, policy.soak_time, intervals, now))
+    pins: list[PinFacts] = []
+    if release_id is not None and (
+        policy.require_valid_pins or policy.unreachable_blocks or policy.required_approvals
+    ):
+        pins = pin_facts([release_id]).get(release_id, [])
     if policy.require_valid_pins or policy.unreachable_blocks:
-        states = _pins_not_valid(release_id)
+        states = _pins_not_valid(pins)
         if policy.require_valid_pins:
             verdict.rules.append(rules.valid_pins_rule(states))
         if policy.unreachable_blocks:
@@ -98,26 +105,44 @@ def check(
         verdict.rules.append(rules.freeze_rule([_window(w) for w in windows], now))
     if policy.required_approvals:
         group = policy.approval_group
+        current, earlier = approvers(
+            release_id,
+            policy.environment_id,
+            group.pk if group else None,
+            digest_of(pins),
+        )
         verdict.rules.append(
             rules.approvals_rule(
                 policy.required_approvals,
                 group.name if group is not None else None,
-                approvers(release_id, policy.environment_id, group.pk if group else None),
+                current,
+                earlier,
             )
         )
     return verdict
 
 
-def approvers(release_id: int | None, environment_id: int, group_id: int | None) -> list[str]:
-    """The user names whose approvals count (members of ``group_id``, if given)."""
+def approvers(
+    release_id: int | None, environment_id: int, group_id: int | None, digest: str
+) -> tuple[list[str], list[str]]:
+    """The user names whose approvals count (members of ``group_id``, if given, who approved
+    the pins whose digest is ``digest``), and those who approved only earlier pins."""
     if release_id is None:
-        return []
+        return [], []
     approvals = PromotionApproval.objects.filter(
         release_id=release_id, environment_id=environment_id
     )
     if group_id is not None:
         approvals = approvals.filter(user__groups__id=group_id)
-    return list(approvals.order_by("approved_at", "pk").values_list("user__username", flat=True))
+    given = approvals.order_by("approved_at", "pk").values_list("user__username", "pins_digest")
+    current: list[str] = []
+    earlier: list[str] = []
+    for name, pins_digest in given:
+        if pins_digest == digest:
+            current.append(name)
+        elif name not in earlier:
+            earlier.append(name)
+    return current, [name for name in earlier if name not in current]
 
 
 def _upstream_intervals(
@@ -138,26 +163,19 @@ def _upstream_intervals(
     return {env: rules.live_intervals(history) for env, history in rows.items()}
 
 
-def _pins_not_valid(release_id: int | None) -> dict[str, list[str]]:
-    if release_id is None:
-        return {}
+def _pins_not_valid(pins: list[PinFacts]) -> dict[str, list[str]]:
     states: dict[str, list[str]] = defaultdict(list)
-    # A pin whose only findings are offline warnings (a version that does not match its tag,
-    # say) is in the "warning" state before any git host was asked: until a validation run has
-    # checked it online, it is unchecked for the gate.
-    rows = (
-        RepositoryPin.objects.filter(release_id=release_id)
-        .filter(
-            ~Q(validation_state__in=[ValidationState.VALID, ValidationState.WARNING])
-            | Q(validated_at__isnull=True)
-        )
-        .order_by("position", "pk")
-        .values_list("validation_state", "validated_at", "repository__name")
-    )
-    for state, validated_at, name in rows:
-        if validated_at is None and state in (ValidationState.VALID, ValidationState.WARNING):
+    fine = (ValidationState.VALID, ValidationState.WARNING)
+    for pin in pins:
+        state = pin.state
+        if state in fine and pin.validated_at is not None:
+            continue
+        # A pin whose only findings are offline warnings (a version that does not match its
+        # tag, say) is in the "warning" state before any git host was asked: until a
+        # validation run has checked it online, it is unchecked for the gate.
+        if state in fine:
             state = ValidationState.UNCHECKED
-        states[state].append(name)
+        states[state].append(pin.content.repository)
     return states
 
 

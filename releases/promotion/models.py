@@ -136,7 +136,9 @@ class FreezeWindow(models.Model):
 
 
 class PromotionApproval(models.Model):
-    """``user`` approves deploying ``release`` to ``environment``; one per user."""
+    """``user`` approves deploying ``release`` to ``environment`` with the pins it had then
+    (``pins_digest``); one per user and pinned content. When the pins change, the approval
+    stays (the audit trail) but no longer counts; it counts again if they change back."""
 
     release = models.ForeignKey(
         "releases.Release", on_delete=models.CASCADE, related_name="promotion_approvals"
@@ -145,18 +147,34 @@ class PromotionApproval(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     approved_at = models.DateTimeField()
     comment = models.CharField(max_length=500, blank=True)
+    pins_digest = models.CharField(
+        "pins digest",
+        max_length=64,
+        default="",
+        editable=False,
+        help_text="SHA-256 of the release's pins when approved (repository, tag, commit, "
+        "package version, URL, depends_on): the approval counts while they are the same.",
+    )
     history = HistoricalRecords()
 
     class Meta:
         ordering = ["release", "environment", "approved_at", "pk"]
         constraints = [
             models.UniqueConstraint(
-                fields=["release", "environment", "user"], name="promotion_approval_once_per_user"
+                fields=["release", "environment", "user", "pins_digest"],
+                name="promotion_approval_once_per_user_and_pins",
             )
         ]
 
     def __str__(self) -> str:
         return f"{self.user} approves {self.release} for {self.environment}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self.pins_digest:  # given without one (the admin, a shell): the pins as they are
+            from .pinned import current_digests
+
+            self.pins_digest = current_digests([self.release_id])[self.release_id]
+        super().save(*args, **kwargs)
 
 
 class PromotionOverride(models.Model):

@@ -4,6 +4,8 @@ message)``. No database here; :mod:`releases.promotion.gate` gathers the facts."
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import zoneinfo
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -30,10 +32,12 @@ class RuleResult(NamedTuple):
 
 @dataclass(frozen=True)
 class Interval:
-    """A stretch of time a release was live in an environment; ``end`` None = still is."""
+    """A stretch of time a release was live in an environment; ``end`` None = still is.
+    ``claimed``: the earlier ``deployed_at`` its writer gave, which ``start`` does not trust."""
 
     start: dt.datetime
     end: dt.datetime | None
+    claimed: dt.datetime | None = None
 
     def length(self, now: dt.datetime) -> dt.timedelta:
         return max((self.end or now) - self.start, dt.timedelta(0))
@@ -62,21 +66,57 @@ class Window:
     time_zone: str = "UTC"
 
 
+@dataclass(frozen=True)
+class PinnedContent:
+    """What an approval is given for, of one pin: what it deploys. Its position in the
+    manifest and its validation (state, findings, validated_at) are no part of it."""
+
+    repository: str
+    tag: str
+    commit_sha: str | None
+    package_version: str | None
+    url: str
+    depends_on: tuple[str, ...] = ()
+
+
+def pins_digest(pins: Iterable[PinnedContent]) -> str:
+    """SHA-256 (hex) of a release's pinned content: the same pins give the same digest in
+    any order; a changed tag, commit, package version, URL or dependency, or a pin added or
+    removed, gives another."""
+    canonical = sorted(
+        [
+            pin.repository,
+            pin.tag,
+            pin.commit_sha,
+            pin.package_version,
+            pin.url,
+            sorted(pin.depends_on),
+        ]
+        for pin in pins
+    )
+    text = json.dumps(canonical, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def live_intervals(rows: Iterable[HistoryRow]) -> list[Interval]:
     """The stretches a deployment was live, from its history records in order. A stretch
-    starts at the ``deployed_at`` the record gives (else the record's time) and ends with
-    the record that leaves a live status (or deletes the deployment)."""
+    starts when the registry recorded the deployment live (the record's time) or at the
+    ``deployed_at`` the record gives if that is later: a writer may say it went live after
+    it was recorded, never before (a backdated ``deployed_at`` earns no soak time). It ends
+    with the record that leaves a live status (or deletes the deployment)."""
     intervals: list[Interval] = []
     start: dt.datetime | None = None
+    claimed: dt.datetime | None = None
     for row in rows:
         live = row.kind != "-" and row.status in LIVE
         if live and start is None:
-            start = row.deployed_at or row.at
+            start = max(row.at, row.deployed_at or row.at)
+            claimed = row.deployed_at if row.deployed_at and row.deployed_at < row.at else None
         elif not live and start is not None:
-            intervals.append(Interval(start, row.at))
+            intervals.append(Interval(start, row.at, claimed))
             start = None
     if start is not None:
-        intervals.append(Interval(start, None))
+        intervals.append(Interval(start, None, claimed))
     return intervals
 
 
@@ -128,6 +168,11 @@ def soak_rule(
     message = f"live in {environment} for {humanize(lived)} of the {humanize(soak)} required"
     if longest.end is None:
         message += f"; allowed from {stamp(longest.start + soak)}"
+    if longest.claimed is not None and stamp(longest.claimed) != stamp(longest.start):
+        message += (
+            f"; counted from {stamp(longest.start)}, when the registry recorded it live, "
+            f"not from its deployed_at {stamp(longest.claimed)}"
+        )
     return RuleResult(SOAK, False, message)
 
 
@@ -194,8 +239,11 @@ def freeze_rule(windows: Sequence[Window], now: dt.datetime) -> RuleResult:
     return RuleResult(FREEZE, True, "no freeze window is open")
 
 
-def approvals_rule(required: int, group: str | None, approvers: Sequence[str]) -> RuleResult:
-    """At least ``required`` approvals from members of ``group``."""
+def approvals_rule(
+    required: int, group: str | None, approvers: Sequence[str], earlier: Sequence[str] = ()
+) -> RuleResult:
+    """At least ``required`` approvals from members of ``group`` for the release's pins as
+    they are; ``earlier``: members whose approval was for pins since changed (none counts)."""
     who = f" from {group}" if group else ""
     have = len(approvers)
     if have >= required:
@@ -203,4 +251,8 @@ def approvals_rule(required: int, group: str | None, approvers: Sequence[str]) -
             APPROVALS, True, f"{have} of {required} approvals{who}: {', '.join(approvers)}"
         )
     by = f" (by {', '.join(approvers)})" if approvers else ""
-    return RuleResult(APPROVALS, False, f"{have} of {required} approvals{who}{by}")
+    message = f"{have} of {required} approvals{who}{by}"
+    if earlier:
+        were = "approval is" if len(earlier) == 1 else "approvals are"
+        message += f"; {len(earlier)} {were} for earlier pins ({', '.join(earlier)})"
+    return RuleResult(APPROVALS, False, message)

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.contrib.auth.models import Group, Permission
+from django.db.models import F
 from django.utils import timezone
 
 from registry.models import Environment
@@ -78,6 +79,32 @@ def ago(**delta: float) -> dt.datetime:
     return timezone.now() - dt.timedelta(**delta)
 
 
+def recorded_when_deployed(version: str | None = None) -> None:
+    """The history of ``version``'s deployments (every release's, by default) as if the
+    registry had recorded each when its ``deployed_at`` says: the soak time counts from the
+    record, not from the claim."""
+    records = EnvironmentDeployment.history.exclude(deployed_at=None)
+    if version is not None:
+        records = records.filter(release__version=version)
+    records.update(history_date=F("deployed_at"))
+
+
+def recorded_live_at(
+    version: str, environment: str, when: dt.datetime, *, deployed_at: bool = False
+) -> None:
+    """The registry recorded ``version``'s deployment to ``environment`` at ``when`` (and,
+    with ``deployed_at``, it says it was deployed then too)."""
+    records = EnvironmentDeployment.history.filter(
+        release__version=version, environment__name=environment
+    )
+    records.update(history_date=when)
+    if deployed_at:
+        records.update(deployed_at=when)
+        EnvironmentDeployment.objects.filter(
+            release__version=version, environment__name=environment
+        ).update(deployed_at=when)
+
+
 def validated(version: str) -> None:
     """Every pin of ``version`` checked online and found clean."""
     RepositoryPin.objects.filter(release__version=version).update(
@@ -119,6 +146,7 @@ def build_fleet(django_user_model: Any) -> dict[str, Any]:
         ),
         "manifests/v1.5.yaml",
     )
+    recorded_when_deployed()
     for version in ("1.3", "1.4", "1.5"):
         validated(version)
     Environment.objects.get_or_create(name="qa", defaults={"display_order": 99})

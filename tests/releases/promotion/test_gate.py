@@ -16,6 +16,7 @@ from django.utils import timezone
 from registry.models import Environment
 from releases.models import EnvironmentDeployment, Release, RepositoryPin
 from releases.promotion import gate
+from releases.promotion.approvals import approve
 from releases.promotion.models import FreezeWindow, PromotionApproval
 
 from ..api.conftest import token_client
@@ -24,6 +25,8 @@ from .fleet import (
     SCENARIOS,
     import_text,
     manifest_text,
+    recorded_live_at,
+    recorded_when_deployed,
     recurring_across_midnight,
     validated,
 )
@@ -104,6 +107,7 @@ def test_check_promotion_exits_1_with_reasons_then_0_once_the_rules_hold(fleet: 
         ),
         "manifests/v1.6.yaml",
     )
+    recorded_when_deployed("1.6")  # recorded then, too
     code, output = run_check("1.6", "production")
     assert code == 1
     assert "REFUSED soak-time: live in staging for 1h of the 1d required" in output
@@ -113,12 +117,7 @@ def test_check_promotion_exits_1_with_reasons_then_0_once_the_rules_hold(fleet: 
     assert "1.6 may not go live in production: soak-time, valid-pins, approvals" in output
 
     # The rules come to hold through the data: a day in staging, validated, two approvals.
-    EnvironmentDeployment.objects.filter(
-        release__version="1.6", environment__name="staging"
-    ).update(deployed_at=timezone.now() - dt.timedelta(days=2))
-    EnvironmentDeployment.history.filter(release_id=Release.objects.get(version="1.6").pk).update(
-        deployed_at=timezone.now() - dt.timedelta(days=2)
-    )
+    recorded_live_at("1.6", "staging", timezone.now() - dt.timedelta(days=2), deployed_at=True)
     validated("1.6")
     production = Environment.objects.get(name="production")
     for name in ("ana", "bjørn"):
@@ -242,7 +241,15 @@ def test_a_pin_with_only_offline_warnings_is_unchecked_until_a_run_checks_it(fle
     verdict = gate.check(Release.objects.get(version="1.5"), "production")
 
     refused = {r.rule: r.message for r in verdict.unmet}
-    assert refused == {"valid-pins": "pins not valid: pytroll/fogpy (unchecked)"}
+    assert refused == {
+        "valid-pins": "pins not valid: pytroll/fogpy (unchecked)",
+        # A new tag is another release to approve: the approvals were for the old one.
+        "approvals": "0 of 2 approvals from release managers; "
+        "2 approvals are for earlier pins (ana, bjørn)",
+    }
 
     validated("1.5")  # the run checked it online
+    assert unmet() == {"approvals"}
+    for name in ("ana", "bjørn"):
+        approve(Release.objects.get(version="1.5"), "production", fleet["people"][name])
     assert gate.check(Release.objects.get(version="1.5"), "production").allowed

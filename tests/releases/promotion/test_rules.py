@@ -16,9 +16,10 @@ def at(text: str) -> dt.datetime:
     return dt.datetime.fromisoformat(text)
 
 
-def test_live_intervals_follow_the_history_and_start_at_deployed_at():
+def test_live_intervals_follow_the_history_from_when_the_registry_recorded_them():
     rows = [
         rules.HistoryRow(at("2026-03-01T10:00:00+00:00"), "+", "planned", None),
+        # Claims to have gone live half an hour before the registry heard of it: not trusted.
         rules.HistoryRow(
             at("2026-03-02T10:00:00+00:00"), "~", "in_progress", at("2026-03-02T09:30:00+00:00")
         ),
@@ -26,11 +27,46 @@ def test_live_intervals_follow_the_history_and_start_at_deployed_at():
         rules.HistoryRow(at("2026-03-05T10:00:00+00:00"), "~", "retired", None),
         rules.HistoryRow(at("2026-03-06T10:00:00+00:00"), "~", "deployed", None),
         rules.HistoryRow(at("2026-03-06T12:00:00+00:00"), "-", "deployed", None),
+        # Recorded live with a deployed_at after the record: from the later deployed_at.
+        rules.HistoryRow(
+            at("2026-03-07T10:00:00+00:00"), "+", "deployed", at("2026-03-07T11:00:00+00:00")
+        ),
     ]
     assert rules.live_intervals(rows) == [
-        rules.Interval(at("2026-03-02T09:30:00+00:00"), at("2026-03-05T10:00:00+00:00")),
+        rules.Interval(
+            at("2026-03-02T10:00:00+00:00"),
+            at("2026-03-05T10:00:00+00:00"),
+            claimed=at("2026-03-02T09:30:00+00:00"),
+        ),
         rules.Interval(at("2026-03-06T10:00:00+00:00"), at("2026-03-06T12:00:00+00:00")),
+        rules.Interval(at("2026-03-07T11:00:00+00:00"), None),
     ]
+
+
+def test_a_backdated_deployed_at_earns_no_soak_time_and_the_refusal_says_so():
+    now = at("2026-03-10T12:00:00+00:00")
+    # Recorded an hour ago, claiming to have been deployed a week ago.
+    rows = [
+        rules.HistoryRow(
+            at("2026-03-10T11:00:00+00:00"), "+", "deployed", at("2026-03-03T11:00:00+00:00")
+        )
+    ]
+    refused = rules.soak_rule("staging", dt.timedelta(days=1), rules.live_intervals(rows), now)
+    assert refused == (
+        "soak-time",
+        False,
+        "live in staging for 1h of the 1d required; allowed from 2026-03-11 11:00 UTC; "
+        "counted from 2026-03-10 11:00 UTC, when the registry recorded it live, "
+        "not from its deployed_at 2026-03-03 11:00 UTC",
+    )
+    # Recorded a day ago (the claim a week): the soak is over, counted from the record.
+    rows = [
+        rules.HistoryRow(
+            at("2026-03-09T11:00:00+00:00"), "+", "deployed", at("2026-03-03T11:00:00+00:00")
+        )
+    ]
+    allowed = rules.soak_rule("staging", dt.timedelta(days=1), rules.live_intervals(rows), now)
+    assert allowed == ("soak-time", True, "live in staging for 1d 1h (needs 1d)")
 
 
 def test_soak_counts_the_longest_stretch_and_says_when_it_will_be_over():
@@ -118,6 +154,58 @@ def test_one_off_windows_and_approvals():
         "1 of 2 approvals from release managers (by ana)",
     )
     assert rules.approvals_rule(1, None, ["ana", "bjørn"]).ok
+    assert rules.approvals_rule(2, "release managers", ["ana"], ["bjørn"]) == (
+        "approvals",
+        False,
+        "1 of 2 approvals from release managers (by ana); 1 approval is for earlier pins (bjørn)",
+    )
+    assert rules.approvals_rule(2, None, [], ["ana", "bjørn"]).message == (
+        "0 of 2 approvals; 2 approvals are for earlier pins (ana, bjørn)"
+    )
+
+
+def pin(name: str, **changed: object) -> rules.PinnedContent:
+    fields: dict[str, object] = {
+        "repository": name,
+        "tag": "v2.6.1",
+        "commit_sha": "0123456789abcdef0123456789abcdef01234567",
+        "package_version": "2.6.1",
+        "url": "",
+        "depends_on": (),
+    }
+    return rules.PinnedContent(**{**fields, **changed})  # type: ignore[arg-type]
+
+
+def test_the_pins_digest_is_of_what_is_deployed_not_of_order_or_validation():
+    pins = [pin("pytroll/fogpy", depends_on=("pytroll/satpy", "a/b")), pin("pytroll/satpy")]
+    digest = rules.pins_digest(pins)
+    # Fixed: approvals stored with it (and the migration that filled them) must keep matching.
+    assert digest == "e3b6aa1bba6f3108599a2ca18c8f9e38ac8c4b49af48364110b6b3b2c2f79b67"
+    assert rules.pins_digest(reversed(pins)) == digest
+    same = [pin("pytroll/fogpy", depends_on=("a/b", "pytroll/satpy")), pin("pytroll/satpy")]
+    assert rules.pins_digest(same) == digest
+    changes = [
+        [pin("pytroll/fogpy", depends_on=("a/b",)), pin("pytroll/satpy")],
+        [
+            pin("pytroll/fogpy", depends_on=("pytroll/satpy", "a/b")),
+            pin("pytroll/satpy", tag="v2.6.2"),
+        ],
+        [
+            pin("pytroll/fogpy", depends_on=("pytroll/satpy", "a/b")),
+            pin("pytroll/satpy", commit_sha=None),
+        ],
+        [
+            pin("pytroll/fogpy", depends_on=("pytroll/satpy", "a/b")),
+            pin("pytroll/satpy", package_version=None),
+        ],
+        [
+            pin("pytroll/fogpy", depends_on=("pytroll/satpy", "a/b")),
+            pin("pytroll/satpy", url="https://example.org/fork.git"),
+        ],
+        [pin("pytroll/fogpy", depends_on=("pytroll/satpy", "a/b"))],
+        [*pins, pin("openstack/nova")],
+    ]
+    assert len({rules.pins_digest(changed) for changed in changes} - {digest}) == len(changes)
 
 
 def test_pin_rules_name_the_pins():
