@@ -64,7 +64,13 @@ class Migration(migrations.Migration):
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
+    # Backwards, the old constraint comes back last, once newest_per_user has left one
+    # approval per user.
     operations = [
+        migrations.RemoveConstraint(
+            model_name="promotionapproval",
+            name="promotion_approval_once_per_user",
+        ),
         migrations.AddField(
             model_name="historicalpromotionapproval",
             name="pins_digest",
@@ -88,10 +94,6 @@ class Migration(migrations.Migration):
             ),
         ),
         migrations.RunPython(current_pins_digest, newest_per_user),
-        migrations.RemoveConstraint(
-            model_name="promotionapproval",
-            name="promotion_approval_once_per_user",
-        ),
         migrations.AddConstraint(
             model_name="promotionapproval",
             constraint=models.UniqueConstraint(

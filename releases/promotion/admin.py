@@ -60,7 +60,7 @@ class ApprovalChangeList(ChangeList):
         super().get_results(request)
         digests = current_digests({approval.release_id for approval in self.result_list})
         for approval in self.result_list:
-            approval.current_digest = digests[approval.release_id]  # type: ignore[attr-defined]
+            approval.current_digest = digests[approval.release_id]
 
 
 @admin.register(PromotionApproval)
@@ -97,7 +97,7 @@ class PromotionApprovalAdmin(SimpleHistoryAdmin):
 
     def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any):  # type: ignore[no-untyped-def]
         form = super().get_form(request, obj, change=change, **kwargs)
-        user = request.user
+        user: Any = request.user  # signed in: the admin lets no one else here
 
         class ApprovalForm(form):  # type: ignore[misc, valid-type]
             def clean(self) -> dict[str, Any]:
@@ -122,9 +122,10 @@ class PromotionApprovalAdmin(SimpleHistoryAdmin):
                 if release is None:
                     return data
                 digest = current_digests([release.pk])[release.pk]
-                if PromotionApproval.objects.filter(
-                    release=release, environment=environment, user=user, pins_digest=digest
-                ).exists():
+                given = PromotionApproval.objects.filter(
+                    release=release, environment=environment, pins_digest=digest
+                )
+                if given.filter(user=user).exists():
                     raise forms.ValidationError(
                         f"You have approved these pins of {release.version} for "
                         f"{environment.name} already."

@@ -14,7 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from registry.models import Environment
-from releases.models import EnvironmentDeployment, Release, RepositoryPin
+from releases.models import Release, RepositoryPin
 from releases.promotion import gate
 from releases.promotion.approvals import approve
 from releases.promotion.models import FreezeWindow, PromotionApproval
