@@ -224,7 +224,8 @@ def test_the_gate_costs_the_same_queries_at_10_and_200_releases(fleet: Any):
     at_200 = gate_queries(reader)
     assert at_10 == at_200
     # The release (1), the policy with its upstream and freeze windows (3), the upstream
-    # history (1), the pins not valid (1), the approvals (1); the token comes from the cache.
+    # history (1), the pins (1: their validation, and the digest an approval must have been
+    # given for), the approvals (1); the token comes from the cache.
     assert at_200 == 7
 
 
