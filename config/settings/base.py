@@ -368,8 +368,10 @@ REGISTRY_VALIDATION_TIME_LIMIT: int = env.int("REGISTRY_VALIDATION_TIME_LIMIT", 
 NOTION_BACKOFF_SECONDS: float = env.float("NOTION_BACKOFF_SECONDS", default=30.0)
 NOTION_BACKOFF_MAX_SECONDS: float = env.float("NOTION_BACKOFF_MAX_SECONDS", default=3600.0)
 NOTION_MAX_ATTEMPTS: int = env.int("NOTION_MAX_ATTEMPTS", default=8)
-# How long a sender holds a release; a killed worker's hold runs out after it.
-NOTION_CLAIM_SECONDS: float = env.float("NOTION_CLAIM_SECONDS", default=15 * 60.0)
+# How long a sender's hold on a release lasts unrenewed: a running sender renews it every third
+# of it (before its requests), a failing one gives it up, and a killed worker's runs out after
+# it. Keep it above Notion's request timeout (30 s): one request must not outlast it.
+NOTION_CLAIM_SECONDS: float = env.float("NOTION_CLAIM_SECONDS", default=60.0)
 # First wait between the attempts of one request (5xx, timeout), doubling.
 NOTION_RETRY_BASE_SECONDS: float = env.float("NOTION_RETRY_BASE_SECONDS", default=1.0)
 # The sweeper re-sends what is due (pending, or failed and past its backoff).

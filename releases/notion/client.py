@@ -12,11 +12,12 @@ looks the page up by its ``Registry key`` first (:mod:`releases.notion.sync`).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -125,6 +126,19 @@ class Notion:
         )
         self.budget = budget()
         self.requests = 0
+        # Called before each attempt of a request, once the budget let it go (the sync renews
+        # its hold on the release there).
+        self.before_request: Callable[[], None] | None = None
+
+    @contextlib.contextmanager
+    def before_each_request(self, hook: Callable[[], None]) -> Iterator[None]:
+        """Call ``hook`` before each attempt of each request made inside the block; what it
+        raises ends the request unsent."""
+        previous, self.before_request = self.before_request, hook
+        try:
+            yield
+        finally:
+            self.before_request = previous
 
     def close(self) -> None:
         self.client.close()
@@ -141,6 +155,8 @@ class Notion:
                 self.budget.take()
             except Exception as exc:  # the budget's Redis is down
                 raise NotionUnavailable(f"request budget unavailable: {exc}") from exc
+            if self.before_request is not None:
+                self.before_request()
             self.requests += 1
             try:
                 return function(*args, **kwargs)
