@@ -61,7 +61,13 @@ class RequestBudget:
             self.item = RateLimitItemPerSecond(math.floor(rate), 1)
         else:
             self.item = RateLimitItemPerSecond(1, math.ceil(1 / rate))
-        self.limiter = MovingWindowRateLimiter(storage_from_string(storage_url))
+        options: dict[str, float | str | bool] = {}
+        if not storage_url.startswith("memory://"):
+            # A Redis that hangs fails the request (the change is retried later) instead of
+            # holding the worker: the cache's timeouts.
+            timeout = float(settings.REGISTRY_CACHE_TIMEOUT_SECONDS)
+            options = {"socket_connect_timeout": timeout, "socket_timeout": timeout}
+        self.limiter = MovingWindowRateLimiter(storage_from_string(storage_url, **options))
 
     def take(self) -> None:
         """Wait for a slot (and for any pause a 429 asked for)."""

@@ -74,7 +74,10 @@ def postgresql_away_for_others() -> Iterator[None]:
 
 
 def test_a_sync_slower_than_its_claim_keeps_its_release_from_a_second_sender(
-    notion: Any, broker: OwnRedis, settings: Any, tmp_path: Path
+    notion: Any,
+    broker: OwnRedis,  # noqa: F811
+    settings: Any,
+    tmp_path: Path,
 ) -> None:
     log = tmp_path / "worker.log"
     release_id = queued_release("7.0", settings, notion.server.token)
@@ -112,7 +115,10 @@ def test_a_sync_slower_than_its_claim_keeps_its_release_from_a_second_sender(
 
 
 def test_a_worker_cut_off_from_postgresql_mid_sync_hands_its_claim_to_its_retry(
-    notion: Any, broker: OwnRedis, settings: Any, tmp_path: Path
+    notion: Any,
+    broker: OwnRedis,  # noqa: F811
+    settings: Any,
+    tmp_path: Path,
 ) -> None:
     log = tmp_path / "worker.log"
     release_id = queued_release("7.1", settings, notion.server.token)
@@ -150,7 +156,10 @@ def test_a_worker_cut_off_from_postgresql_mid_sync_hands_its_claim_to_its_retry(
 
 
 def test_a_worker_that_loses_redis_mid_sync_gives_its_claim_up(
-    notion: Any, broker: OwnRedis, settings: Any, tmp_path: Path
+    notion: Any,
+    broker: OwnRedis,  # noqa: F811
+    settings: Any,
+    tmp_path: Path,
 ) -> None:
     log = tmp_path / "worker.log"
     release_id = queued_release("7.2", settings, notion.server.token)
