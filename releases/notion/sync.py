@@ -1,13 +1,13 @@
 """Sending the queued changes of a release to Notion.
 
 :func:`sync_release` claims a release (its release row in the outbox, so one sender at a time
-works on it), reads the release's state NOW, and for each
-queued object sends that latest state: creates the page (after looking for one with the same
-``Registry key``, so that a create retried after a crash finds its page instead of making a
-second one), updates it, or moves it to the trash. What was sent is hashed; an object whose
-values hash as last sent makes no request. A row is deleted once sent, unless a new change
-renewed its token meanwhile; a failure backs it off exponentially and, after
-``NOTION_MAX_ATTEMPTS``, marks it failed (still retried, at the longest backoff).
+works on it), reads the release's state NOW, and for each queued object sends that latest
+state: creates the page (after looking for one with the same ``Registry key``, so that a
+create retried after a crash finds its page instead of making a second one), updates it, or
+moves it to the trash. What was sent is hashed; an object whose values hash as last sent makes
+no request. A row is deleted once sent, unless a new change renewed its token meanwhile; a
+failure backs it off exponentially and, after ``NOTION_MAX_ATTEMPTS``, marks it failed (still
+retried, at the longest backoff).
 
 The claim lasts ``NOTION_CLAIM_SECONDS`` (a minute) and the sender renews it before its
 requests while it works, so a slow sync keeps its release however long it takes, and a killed

@@ -49,8 +49,8 @@ def held_until(release_id: int) -> Any:
 @contextlib.contextmanager
 def postgresql_away_for_others() -> Iterator[None]:
     """The test database as a PostgreSQL that is away for everyone but this test: every other
-    connection cut, no new one accepted (set from the ``postgres`` database: PostgreSQL does
-    not let a session lock its own database)."""
+    connection cut, no new one accepted (set from the ``postgres`` database: PostgreSQL
+    refuses to close the database a session is connected to)."""
     database = connection.settings_dict
     name = connection.ops.quote_name(database["NAME"])
     with psycopg.connect(
