@@ -57,8 +57,13 @@ def set_many(values: dict[str, Any], timeout: float) -> None:
     forgets the least recently used when full)."""
     if not values:
         return
+    # A fill, not an invalidation: skipped while Redis is away (config.cache).
+    fill = getattr(cache, "fill_many", None)
     try:
-        cache.set_many(values, timeout)
+        if fill is not None:
+            fill(values, timeout)
+        else:
+            cache.set_many(values, timeout)
     except RedisError as error:  # Redis away: kept in this process's memory only
         logger.warning("shared cache unavailable, %d values kept locally: %s", len(values), error)
     local = _local()

@@ -5,6 +5,7 @@
 
 import warnings
 from pathlib import Path
+from typing import Any
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -183,13 +184,24 @@ LOGGING = {
 # CACHES AND CELERY
 # ------------------------------------------------------------------------------
 REDIS_URL: str | None = env("REDIS_URL", default=None) or None
+# Seconds the cache waits for Redis to connect, and for each answer: a Redis that hangs makes
+# reads misses (answered from the database) rather than hanging requests.
+REGISTRY_CACHE_TIMEOUT_SECONDS: float = positive_number(
+    env.str("REGISTRY_CACHE_TIMEOUT_SECONDS", default="").strip() or "1",
+    "REGISTRY_CACHE_TIMEOUT_SECONDS",
+)
 
+CACHES: dict[str, dict[str, Any]]
 if REDIS_URL:
     CACHES = {
         "default": {
-            # Redis's RedisCache, with reads answered as misses while Redis is away.
+            # Redis's RedisCache, with reads answered as misses while Redis is away or hangs.
             "BACKEND": "config.cache.ForgivingRedisCache",
             "LOCATION": REDIS_URL,
+            "OPTIONS": {
+                "socket_connect_timeout": REGISTRY_CACHE_TIMEOUT_SECONDS,
+                "socket_timeout": REGISTRY_CACHE_TIMEOUT_SECONDS,
+            },
         },
     }
     CELERY_BROKER_URL = REDIS_URL
@@ -368,8 +380,10 @@ REGISTRY_VALIDATION_TIME_LIMIT: int = env.int("REGISTRY_VALIDATION_TIME_LIMIT", 
 NOTION_BACKOFF_SECONDS: float = env.float("NOTION_BACKOFF_SECONDS", default=30.0)
 NOTION_BACKOFF_MAX_SECONDS: float = env.float("NOTION_BACKOFF_MAX_SECONDS", default=3600.0)
 NOTION_MAX_ATTEMPTS: int = env.int("NOTION_MAX_ATTEMPTS", default=8)
-# How long a sender holds a release; a killed worker's hold runs out after it.
-NOTION_CLAIM_SECONDS: float = env.float("NOTION_CLAIM_SECONDS", default=15 * 60.0)
+# How long a sender's hold on a release lasts unrenewed: a running sender renews it every third
+# of it (before its requests), a failing one gives it up, and a killed worker's runs out after
+# it. Keep it above Notion's request timeout (30 s): one request must not outlast it.
+NOTION_CLAIM_SECONDS: float = env.float("NOTION_CLAIM_SECONDS", default=60.0)
 # First wait between the attempts of one request (5xx, timeout), doubling.
 NOTION_RETRY_BASE_SECONDS: float = env.float("NOTION_RETRY_BASE_SECONDS", default=1.0)
 # The sweeper re-sends what is due (pending, or failed and past its backoff).
@@ -406,7 +420,7 @@ LOGGING["handlers"]["stderr"]["formatter"] = LOG_FORMAT  # type: ignore[index]
 CACHES["local"] = {
     "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
     "LOCATION": "release-registry-revisions",
-    "OPTIONS": {"MAX_ENTRIES": 1000},  # type: ignore[dict-item]
+    "OPTIONS": {"MAX_ENTRIES": 1000},
 }
 
 # VALIDATION RUNS: dead workers (releases.validation.runs.recover_stale_runs)
@@ -425,12 +439,21 @@ REGISTRY_VALIDATION_RECOVERY_EVERY: int = env.int("REGISTRY_VALIDATION_RECOVERY_
 # runs longer than this is not handed to a second worker. The sweep for such messages runs every
 # 10 s (kombu's default throttle would make it every 100 s).
 REGISTRY_BROKER_VISIBILITY_TIMEOUT: int = env.int("REGISTRY_BROKER_VISIBILITY_TIMEOUT", default=60)
+# A broker that hangs (accepts connections, answers nothing: a failover, a half-open
+# connection) fails a command after BROKER_SOCKET_TIMEOUT seconds instead of never (kombu passes
+# redis-py no timeout unless told): a save's enqueue gives up (the outbox and the sweeper keep
+# the work), a worker reconnects. Above the 1 s BRPOP poll, which must not time out.
+BROKER_SOCKET_TIMEOUT = 5
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": REGISTRY_BROKER_VISIBILITY_TIMEOUT,
     "unacked_restore_interval": 10,
     "unacked_restore_throttle": 1,
+    "socket_connect_timeout": BROKER_SOCKET_TIMEOUT,
+    "socket_timeout": BROKER_SOCKET_TIMEOUT,
 }
 CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"visibility_timeout": REGISTRY_BROKER_VISIBILITY_TIMEOUT}
-# A result read against a Redis that is away fails fast instead of hanging.
-CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = 5
+# A result read or stored against a Redis that is away or hangs fails fast instead of hanging
+# (Celery's default read timeout is 120 s).
+CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = BROKER_SOCKET_TIMEOUT
+CELERY_REDIS_SOCKET_TIMEOUT = BROKER_SOCKET_TIMEOUT
 CELERY_REDIS_BACKEND_HEALTH_CHECK_INTERVAL = 30

@@ -12,11 +12,12 @@ looks the page up by its ``Registry key`` first (:mod:`releases.notion.sync`).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -60,7 +61,13 @@ class RequestBudget:
             self.item = RateLimitItemPerSecond(math.floor(rate), 1)
         else:
             self.item = RateLimitItemPerSecond(1, math.ceil(1 / rate))
-        self.limiter = MovingWindowRateLimiter(storage_from_string(storage_url))
+        options: dict[str, float | str | bool] = {}
+        if not storage_url.startswith("memory://"):
+            # A Redis that hangs fails the request (the change is retried later) instead of
+            # holding the worker: the cache's timeouts.
+            timeout = float(settings.REGISTRY_CACHE_TIMEOUT_SECONDS)
+            options = {"socket_connect_timeout": timeout, "socket_timeout": timeout}
+        self.limiter = MovingWindowRateLimiter(storage_from_string(storage_url, **options))
 
     def take(self) -> None:
         """Wait for a slot (and for any pause a 429 asked for)."""
@@ -125,6 +132,19 @@ class Notion:
         )
         self.budget = budget()
         self.requests = 0
+        # Called before each attempt of a request, once the budget let it go (the sync renews
+        # its hold on the release there).
+        self.before_request: Callable[[], None] | None = None
+
+    @contextlib.contextmanager
+    def before_each_request(self, hook: Callable[[], None]) -> Iterator[None]:
+        """Call ``hook`` before each attempt of each request made inside the block; what it
+        raises ends the request unsent."""
+        previous, self.before_request = self.before_request, hook
+        try:
+            yield
+        finally:
+            self.before_request = previous
 
     def close(self) -> None:
         self.client.close()
@@ -141,6 +161,8 @@ class Notion:
                 self.budget.take()
             except Exception as exc:  # the budget's Redis is down
                 raise NotionUnavailable(f"request budget unavailable: {exc}") from exc
+            if self.before_request is not None:
+                self.before_request()
             self.requests += 1
             try:
                 return function(*args, **kwargs)

@@ -20,6 +20,9 @@ from .sync import queue
 
 logger = logging.getLogger(__name__)
 
+# Seconds a save waits for the broker to take its Notion task, per attempt (two attempts).
+ENQUEUE_TIMEOUT_SECONDS = 2.0
+
 
 @receiver(changes.release_changed, dispatch_uid="notion-outbox")
 def queue_for_notion(sender: Any, change: changes.ReleaseChange, **kwargs: Any) -> None:
@@ -52,8 +55,13 @@ def enqueue(release_id: int) -> None:
             send_release_changes.delay(release_id)
             return
         # One quick try: a save must not wait for a broker that is down (kombu's default is
-        # to retry for seconds); the sweeper sends what this could not.
-        with send_release_changes.app.connection_for_write() as connection:
+        # to retry for seconds) or hangs; the sweeper sends what this could not.
+        with send_release_changes.app.connection_for_write(
+            transport_options={
+                "socket_connect_timeout": ENQUEUE_TIMEOUT_SECONDS,
+                "socket_timeout": ENQUEUE_TIMEOUT_SECONDS,
+            }
+        ) as connection:
             connection.ensure_connection(max_retries=1, interval_start=0, interval_step=0)
             # The stubs omit ``connection``, an option Celery passes on to the publisher.
             send_release_changes.apply_async(  # type: ignore[call-arg]

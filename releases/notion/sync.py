@@ -1,30 +1,36 @@
 """Sending the queued changes of a release to Notion.
 
 :func:`sync_release` claims a release (its release row in the outbox, so one sender at a time
-works on it; a killed worker's claim runs out), reads the release's state NOW, and for each
-queued object sends that latest state: creates the page (after looking for one with the same
-``Registry key``, so that a create retried after a crash finds its page instead of making a
-second one), updates it, or moves it to the trash. What was sent is hashed; an object whose
-values hash as last sent makes no request. A row is deleted once sent, unless a new change
-renewed its token meanwhile; a failure backs it off exponentially and, after
-``NOTION_MAX_ATTEMPTS``, marks it failed (still retried, at the longest backoff).
+works on it), reads the release's state NOW, and for each queued object sends that latest
+state: creates the page (after looking for one with the same ``Registry key``, so that a
+create retried after a crash finds its page instead of making a second one), updates it, or
+moves it to the trash. What was sent is hashed; an object whose values hash as last sent makes
+no request. A row is deleted once sent, unless a new change renewed its token meanwhile; a
+failure backs it off exponentially and, after ``NOTION_MAX_ATTEMPTS``, marks it failed (still
+retried, at the longest backoff).
+
+The claim lasts ``NOTION_CLAIM_SECONDS`` (a minute) and the sender renews it before its
+requests while it works, so a slow sync keeps its release however long it takes, and a killed
+worker's claim runs out a minute later. A sync that fails gives its claim up, or, when the
+database is away at that moment, hands it to its retry (:class:`SyncCutShort`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import reduce
 from operator import or_
 from typing import Any
 
 from django.conf import settings
-from django.db import connections, router, transaction
-from django.db.models import Count, Q
+from django.db import Error, connections, router, transaction
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 from notion_client.helpers import iterate_paginated_api
 
@@ -236,7 +242,89 @@ def record_failure(row: NotionChange, error: Exception) -> None:
     log("notion: %s not sent (attempt %d): %s", row, attempts, error)
 
 
-def claim(release_id: int, version: str) -> bool:
+class ClaimLost(Exception):
+    """The release's hold ran out unrenewed and another sender holds it now: stop sending."""
+
+
+class SyncCutShort(Exception):
+    """A sync failed while it held its release and could not give the hold up (the database
+    away): the retry that passes ``held_until`` on to :func:`sync_release` takes it over at
+    once; anyone else waits until it runs out."""
+
+    def __init__(self, release_id: int, held_until: datetime) -> None:
+        super().__init__(
+            f"the Notion sync of release {release_id} was cut short; its hold runs until "
+            f"{held_until.isoformat()} unless its retry takes it over"
+        )
+        self.release_id = release_id
+        self.held_until = held_until
+
+
+def _claim_seconds() -> float:
+    return float(settings.NOTION_CLAIM_SECONDS)
+
+
+class Claim:
+    """A sender's hold on a release: its release row's ``claimed_until``, which names the
+    holder (a compare-and-set on it renews or gives up only this sender's own hold)."""
+
+    def __init__(self, release_id: int, until: datetime, renewed: float) -> None:
+        self.release_id = release_id
+        self.until = until
+        self.renewed = renewed
+
+    def _row(self) -> QuerySet[NotionChange]:
+        return NotionChange.objects.filter(
+            release_id=self.release_id, repository=RELEASE_PAGE, claimed_until=self.until
+        )
+
+    def keep(self) -> None:
+        """Renew the hold once a third of it has gone by (called before each request to
+        Notion, so a request, at most 30 s, starts with two thirds of it left); raises
+        :class:`ClaimLost` if it ran out meanwhile and another sender took the release."""
+        seconds = _claim_seconds()
+        if time.monotonic() - self.renewed < seconds / 3:
+            return
+        renewed = time.monotonic()
+        until = timezone.now() + timedelta(seconds=seconds)
+        if not self._row().update(claimed_until=until):
+            raise ClaimLost(f"release {self.release_id} is held by another sender now")
+        self.until, self.renewed = until, renewed
+
+    def release(self, release_done: uuid.UUID | None = None) -> None:
+        """Give the hold up, deleting the release row if its latest change was sent."""
+        if release_done is not None:
+            NotionChange.objects.filter(
+                release_id=self.release_id, repository=RELEASE_PAGE, token=release_done
+            ).delete()
+        self._row().update(claimed_until=None)
+
+    def give_up(self, release_done: uuid.UUID | None = None) -> bool:
+        """After a failure, release the hold if the database lets us: on a new connection if
+        the failure broke this one. False if it is still held (the database is away)."""
+        connection = connections[router.db_for_write(NotionChange)]
+        for attempt in range(2):
+            try:
+                self.release(release_done)
+                return True
+            except Error as exc:  # DatabaseError, or InterfaceError on a closed connection
+                if attempt or connection.in_atomic_block:
+                    logger.warning(
+                        "notion: release %s stays held until %s: %s",
+                        self.release_id,
+                        self.until.isoformat(),
+                        exc,
+                    )
+                    return False
+                with contextlib.suppress(Error):
+                    connection.close()  # broken: the next query opens a new connection
+        return False
+
+
+def claim(release_id: int, version: str, *, resume: datetime | None = None) -> Claim | None:
+    """Hold the release for ``NOTION_CLAIM_SECONDS`` (renewed by :meth:`Claim.keep`), unless
+    another sender holds it. ``resume``: a hold left by a sync of ours that was cut short,
+    taken over at once."""
     now = timezone.now()
     NotionChange.objects.bulk_create(
         [
@@ -250,17 +338,17 @@ def claim(release_id: int, version: str) -> bool:
         ],
         ignore_conflicts=True,
     )
-    return bool(
+    free = Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
+    if resume is not None:
+        free |= Q(claimed_until=resume)
+    renewed = time.monotonic()
+    until = now + timedelta(seconds=_claim_seconds())
+    taken = (
         NotionChange.objects.filter(release_id=release_id, repository=RELEASE_PAGE)
-        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
-        .update(claimed_until=now + timedelta(seconds=settings.NOTION_CLAIM_SECONDS))
+        .filter(free)
+        .update(claimed_until=until)
     )
-
-
-def unclaim(release_id: int) -> None:
-    NotionChange.objects.filter(release_id=release_id, repository=RELEASE_PAGE).update(
-        claimed_until=None
-    )
+    return Claim(release_id, until, renewed) if taken else None
 
 
 def due(release_id: int) -> list[NotionChange]:
@@ -504,33 +592,51 @@ class ReleaseSender:
         record.delete()
 
 
-def sync_release(notion: Notion, release_id: int) -> Outcome:
+def sync_release(notion: Notion, release_id: int, *, resume: datetime | None = None) -> Outcome:
     """Send what is queued for a release; nothing if another sender holds it (that one sends
-    what was queued while it worked)."""
+    what was queued while it worked).
+
+    The hold is renewed before each request while the sync runs, and given up when it ends,
+    also when it fails. If the database is away then, :class:`SyncCutShort` carries the hold
+    to the caller, whose retry passes it back as ``resume``; a killed worker's hold runs out
+    after ``NOTION_CLAIM_SECONDS``."""
     outcome = Outcome()
-    for _ in range(ROUNDS):
-        version = (
-            NotionChange.objects.filter(release_id=release_id)
-            .values_list("version", flat=True)
-            .first()
-        )
-        if version is None:
-            break
-        if not claim(release_id, version):
-            outcome.busy += 1
-            break
-        sender = ReleaseSender(notion, release_id)
-        try:
-            outcome.add(sender.run())
-        finally:
-            if sender.release_done is not None:
-                NotionChange.objects.filter(
-                    release_id=release_id, repository=RELEASE_PAGE, token=sender.release_done
-                ).delete()
-            unclaim(release_id)
-        # A change queued while this sender held the release found it busy: send it now.
-        if sender.failed or sender.unavailable or not due(release_id):
-            break
+    held: Claim | None = None
+    sender: ReleaseSender | None = None
+    try:
+        for _ in range(ROUNDS):
+            version = (
+                NotionChange.objects.filter(release_id=release_id)
+                .values_list("version", flat=True)
+                .first()
+            )
+            if version is None:
+                break
+            held = claim(release_id, version, resume=resume)
+            resume = None
+            if held is None:
+                outcome.busy += 1
+                break
+            sender = ReleaseSender(notion, release_id)
+            with notion.before_each_request(held.keep):
+                outcome.add(sender.run())
+            held.release(sender.release_done)
+            held = None
+            # A change queued while this sender held the release found it busy: send it now.
+            if sender.failed or sender.unavailable or not due(release_id):
+                break
+    except ClaimLost as lost:
+        # Its new holder sends what this one had not written down (found again by key).
+        logger.warning("notion: %s; this sender stops", lost)
+        outcome.busy += 1
+    except BaseException as exc:
+        done = sender.release_done if sender is not None else None
+        if held is not None and held.give_up(done):
+            raise
+        until = held.until if held is not None else resume
+        if until is None or not isinstance(exc, Exception):
+            raise
+        raise SyncCutShort(release_id, until) from exc
     return outcome
 
 

@@ -128,10 +128,6 @@ def stack_environment(database_url: str, redis_url: str, notion: Notion) -> dict
         "NOTION_RETRY_BASE_SECONDS": "0.2",
         "NOTION_BACKOFF_SECONDS": "1",
         "NOTION_BACKOFF_MAX_SECONDS": "5",
-        # A sync cut short by a fault (Redis or PostgreSQL going away mid-sync) holds its
-        # release until the claim runs out: 15 minutes by default, 20 s here, so the faults'
-        # end states are reached within the tests' waits (the sweeper runs every minute).
-        "NOTION_CLAIM_SECONDS": "20",
         "REGISTRY_GIT_ALLOWED_HOSTS": "127.0.0.1",
         "REGISTRY_GIT_ALLOWED_SCHEMES": "git,http",
         "REGISTRY_GIT_TIMEOUT": "10",

@@ -20,12 +20,17 @@ def test_late_acknowledgement_with_a_visibility_timeout_of_a_minute() -> None:
     conf = app.conf
     assert conf.task_acks_late and conf.task_reject_on_worker_lost
     assert conf.worker_prefetch_multiplier == 1
-    # A dead worker's message is back within 60 s + one 10 s sweep (kombu: an hour, 100 s).
+    # A dead worker's message is back within 60 s + one 10 s sweep (kombu: an hour, 100 s);
+    # a broker that hangs fails a command after 5 s (kombu: never).
     assert conf.broker_transport_options == {
         "visibility_timeout": 60,
         "unacked_restore_interval": 10,
         "unacked_restore_throttle": 1,
+        "socket_connect_timeout": 5,
+        "socket_timeout": 5,
     }
+    # And the result backend after 5 s too (Celery: 120 s).
+    assert (conf.redis_socket_connect_timeout, conf.redis_socket_timeout) == (5, 5)
     assert KeepTakenMessagesHidden in app.steps["consumer"]
 
 

@@ -247,8 +247,8 @@ def test_postgres_restarted_the_web_process_recovers_without_a_restart(faults: S
     assert postgres is not None
     push(faults, "5.4")
     assert web.api("GET", "releases/5.4/").status_code == 200  # connections are open
-    # Notion has it (a sync cut short by the stop would hold the release until its claim runs
-    # out, NOTION_CLAIM_SECONDS: a delay, not what this test is about).
+    # Notion has it (a sync cut short by the stop would only be delayed: its retry takes its
+    # hold on the release over; not what this test is about).
     wait_until(lambda: backlog_empty(web), 150, "the Notion outbox to empty", faults.logs)
 
     postgres.stop()

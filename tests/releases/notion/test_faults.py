@@ -15,9 +15,13 @@ from celery import current_app
 from releases.models import Release, RepositoryPin
 from releases.notion.models import NotionChange
 from releases.notion.tasks import sweep_notion_changes
+from tests.hanging import HangingServer
 from tests.releases.manifests import generated_manifest, import_text
 
 pytestmark = pytest.mark.django_db
+
+# Long enough for any timeout of the settings; reached only by a client that waits for ever.
+FOR_EVER = 30
 
 
 def sweep_until_done(rounds: int = 10) -> None:
@@ -186,3 +190,26 @@ def test_redis_stopped_while_saving_loses_nothing(
     assert set(pins) == expected_pins("5.0", 30) - {"5.0:repo-0007"}
     assert pins["5.0:repo-0003"]["Tag"] == "v9.9.9"
     assert notion.releases()["5.0"]["Name"] == "5.0"
+
+
+@pytest.mark.redis
+def test_a_save_while_the_broker_hangs_completes_and_its_changes_wait(
+    notion: Any, settings: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    saved = {key: current_app.conf[key] for key in ("broker_url", "task_always_eager")}
+    # Accepts connections, answers nothing: a failover in progress, a half-open connection.
+    with HangingServer() as broker:
+        current_app.conf.update(broker_url=broker.url, task_always_eager=False)
+        try:
+            with broker.watchdog(FOR_EVER), django_capture_on_commit_callbacks(execute=True):
+                import_text(generated_manifest(3, version="5.1"))
+            assert not broker.cut, "the save waited for the broker until the test cut it"
+        finally:
+            current_app.conf.update(saved)
+
+    # Saved and queued; the sweeper sends it.
+    release = Release.objects.get(version="5.1")
+    assert NotionChange.objects.filter(release_id=release.pk).count() == 4
+    assert notion.server.requests == []
+    sweep_until_done()
+    assert set(notion.pins()) == expected_pins("5.1", 3)

@@ -41,7 +41,11 @@ def broker(settings: Any) -> Iterator[OwnRedis]:
         server.stop()
 
 
-def start_worker(notion: Any, broker: OwnRedis, log: Path) -> subprocess.Popen[bytes]:
+def start_worker(
+    notion: Any, broker: OwnRedis, log: Path, **overrides: str
+) -> subprocess.Popen[bytes]:
+    """A Celery worker (the solo pool) on this test's database, broker and Notion; its
+    settings' environment variables as given in ``overrides``."""
     database = connection.settings_dict
     environment = {
         **os.environ,
@@ -58,6 +62,7 @@ def start_worker(notion: Any, broker: OwnRedis, log: Path) -> subprocess.Popen[b
         # Slow enough to be killed in the middle; a short hold on the release.
         "NOTION_REQUESTS_PER_SECOND": "60",
         "NOTION_CLAIM_SECONDS": "2",
+        **overrides,
     }
     return subprocess.Popen(
         [
