@@ -68,7 +68,9 @@ def replace() -> None:
     """A new stamp: what was kept under the old one is not used again."""
     if not _shared():
         return
-    cache.set(KEY, uuid.uuid4().hex, None)
+    # set_many, not set: an invalidation, tried even while this process takes Redis for away
+    # (config.cache), and loud when it fails (logged: the commit's callback is robust).
+    cache.set_many({KEY: uuid.uuid4().hex}, None)
 
 
 @receiver(changes.batch_ending, dispatch_uid="releases.change_stamp")
