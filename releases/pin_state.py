@@ -113,6 +113,9 @@ def with_online_findings(
 ) -> tuple[list[dict[str, Any]], str]:
     """A pin's findings with a validation run's online ones in place of the earlier online
     ones (the offline ones stay, first), and the state they make."""
+    if not findings and not online:
+        # A clean pin, the common case of a run over thousands of them: checked and valid.
+        return [], state_of((), checked_online=True)
     kept = [finding for finding in findings if finding["code"] in OFFLINE_CODES]
     combined = kept + list(online)
     return combined, state_of(combined, checked_online=True)

@@ -47,7 +47,7 @@ RemoteAnswer = RemoteTags | GitRemoteError
 PackageKey = tuple[str, str]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PinToCheck:
     """What the online checks need of one pin. ``index`` is its position in the release
     (findings are located at ``repositories[index]...``); ``url`` the remote to list, already
@@ -78,7 +78,7 @@ class PinToCheck:
         return (self.project, self.package_version)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PinResult:
     """A pin's online findings, and the full commit SHA its tag resolves to on the remote
     (``None`` when the remote was not listed or has no such tag)."""

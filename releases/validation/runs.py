@@ -40,6 +40,7 @@ errors propagate, so the Celery task retries them with backoff.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import uuid
@@ -454,10 +455,23 @@ def _create_claimed(
             .order_by("pk")
             .values_list("release_id", "pk")
         )
+        # Which releases this call validates (the first run of each release not held by a
+        # live run), known before any run is built: their listing starts at once.
+        taken = sorted(set(release_ids) - holders.keys())
+        started: _Listing | None = None
+        if taken:
+            try:
+                started = listing(taken)
+            except DatabaseError:
+                raise  # the transaction is broken: nothing is created
+            except Exception:
+                # A setting the URLs need is wrong, say: the gathering meets it again and
+                # fails the runs with it.
+                logger.debug("listing not started early", exc_info=True)
         claimed: list[ValidationRun] = []
         later: list[ValidationRun] = []  # a release named twice: superseded by its first run
         runs: list[ValidationRun] = []
-        taken: set[int] = set()
+        first_runs: set[int] = set()
         for release in releases:
             run = ValidationRun(
                 release=release, requested_by=requested_by[:200], user=user, queued_at=now
@@ -466,24 +480,14 @@ def _create_claimed(
             holder = holders.get(release.pk)
             if holder is not None:
                 run.state, run.finished_at, run.superseded_by_id = RunState.DONE, now, holder
-            elif release.pk in taken:
+            elif release.pk in first_runs:
                 run.state, run.finished_at = RunState.DONE, now
                 later.append(run)
             else:
                 run.state, run.attempt, run.heartbeat_at = RunState.RUNNING, attempt, now
                 run.started_at = now
                 claimed.append(run)
-                taken.add(release.pk)
-        started: _Listing | None = None
-        if claimed:
-            try:
-                started = listing(sorted(taken))
-            except DatabaseError:
-                raise  # the transaction is broken: nothing is created
-            except Exception:
-                # A setting the URLs need is wrong, say: the gathering meets it again and
-                # fails the runs with it.
-                logger.debug("listing not started early", exc_info=True)
+                first_runs.add(release.pk)
         first = [run for run in runs if run not in later]
         ValidationRun.objects.bulk_create(first)
         if later:
@@ -564,7 +568,7 @@ def recover_stale_runs() -> list[int]:
     return run_ids
 
 
-@dataclass
+@dataclass(slots=True)
 class _Stored:
     """A stored pin as a run reads it (plain values: no model instance per pin)."""
 
@@ -582,16 +586,53 @@ class _Stored:
     validation_state: str
 
 
-@dataclass
+@dataclass(slots=True)
 class _Judged:
-    """A pin as read and judged: the run's result, and the findings and state it gives the
-    pin (:func:`releases.pin_state.with_online_findings`)."""
+    """A pin as read and judged: the run's result; the findings and state it gives the pin
+    (:func:`releases.pin_state.with_online_findings`) and whether they are new; and the pin's
+    entry in its run's ``results``, and that entry as JSON (what the run's row stores)."""
 
     stored: _Stored
     check: PinToCheck
     result: PinResult
     findings: list[dict[str, Any]]
     state: str
+    changed: bool
+    entry: dict[str, Any]
+    entry_json: str
+
+
+def _judged(pin: _Stored, check: PinToCheck, result: PinResult) -> _Judged:
+    """What ``result`` makes of ``pin`` (``check`` is the pin as judged, at its place in the
+    release)."""
+    findings, state = with_online_findings(
+        pin.findings, [finding.as_dict() for finding in result.findings] if result.findings else ()
+    )
+    entry = _result_entry(check.index, pin.name, state, result.resolved_sha, findings)
+    return _Judged(
+        pin,
+        check,
+        result,
+        findings,
+        state,
+        state != pin.validation_state or findings != pin.findings,
+        entry,
+        json.dumps(entry),
+    )
+
+
+def _result_entry(
+    index: int, name: str, state: str, commit: str | None, findings: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """A pin's entry in its run's ``results`` (see :class:`ValidationRun`); ``findings`` is
+    not copied (no one changes a pin's findings in place)."""
+    return {
+        "repository": name,
+        "path": f"repositories[{index}]",
+        "state": state,
+        "commit": commit,
+        "findings": findings,
+    }
 
 
 @dataclass
@@ -675,8 +716,11 @@ def _gather(
     listing: _Listing | None = None,
 ) -> _Gathered:
     """Every pin of these runs' releases read and judged. The remotes' distinct URLs are read
-    first (a few rows), and listed while the pins are read; each remote's pins are judged as
-    its answer comes. ``listing``: the listing of these releases' remotes, started already."""
+    first (a few rows), and listed while the pins are read; each remote's pins are judged,
+    and their findings, state and entry in the run's results computed, as its answer comes
+    (the listing of the others goes on meanwhile: what is left when the last one answers is
+    that remote's pins). ``listing``: the listing of these releases' remotes, started
+    already."""
     release_ids = sorted({run.release_id for run in runs})
     listing = listing or _start_listing(release_ids, policy, concurrency)
     urls, answers_coming = listing.urls, listing.answers
@@ -684,14 +728,16 @@ def _gather(
     pins: list[PinToCheck] = []
     revisions: dict[int, int] = {}
     by_url: dict[str | None, list[int]] = {}
-    positions: dict[int, int] = {}
+    # Each release's pins are consecutive (read in release order): their first position.
+    starts: dict[int, int] = {}
     for row in _read_pins(release_ids):
         pin = _Stored(*row[:-1])
-        revisions[pin.release_id] = row[-1]
-        index = positions.get(pin.release_id, 0)
-        positions[pin.release_id] = index + 1
-        check = _to_check(index, pin, urls)
-        by_url.setdefault(check.url, []).append(len(pins))
+        position = len(pins)
+        if pin.release_id not in starts:
+            starts[pin.release_id] = position
+            revisions[pin.release_id] = row[-1]
+        check = _to_check(position - starts[pin.release_id], pin, urls)
+        by_url.setdefault(check.url, []).append(position)
         stored.append(pin)
         pins.append(check)
     packages = (
@@ -699,9 +745,7 @@ def _gather(
         if package_index is not None
         else {}
     )
-    results: list[PinResult | None] = [None] * len(pins)
-    # What each result makes of its pin, computed while other remotes are still listed.
-    applied: list[tuple[list[dict[str, Any]], str] | None] = [None] * len(pins)
+    judged: list[_Judged] = [None] * len(pins)  # type: ignore[list-item]
     answers: dict[str, RemoteAnswer] = {}
 
     def judge(url: str | None, answer: RemoteAnswer | None) -> None:
@@ -709,8 +753,7 @@ def _gather(
             pin = pins[position]
             key = pin.package_key
             result = judge_pin(pin, answer, packages.get(key) if key else None)
-            results[position] = result
-            applied[position] = _apply(stored[position], result)
+            judged[position] = _judged(stored[position], pin, result)
 
     judge(None, None)
     for url, answer in answers_coming:
@@ -721,7 +764,6 @@ def _gather(
         for url, answer in iter_remotes([u for u in by_url if u], policy, concurrency=concurrency):
             answers[url] = answer
             judge(url, answer)
-    judged = [result for result in results if result is not None]
     moved = [
         (position, pin.previous_commit_sha)
         for position, pin in enumerate(stored)
@@ -729,21 +771,18 @@ def _gather(
         and isinstance(answers.get(str(pins[position].url)), RemoteTags)
     ]  # fmt: skip
     if moved:
-        judged = _with_backports(judged, moved, clones, concurrency)
+        # Their findings may grow: judged again with the backport check's.
+        results = _with_backports([entry.result for entry in judged], moved, clones, concurrency)
         for position, _ in moved:
-            applied[position] = None  # its findings may have grown
-    gathered = _Gathered({}, revisions)
-    for position, (pin, check, result) in enumerate(zip(stored, pins, judged, strict=True)):
-        findings, state = applied[position] or _apply(pin, result)
-        gathered.pins.setdefault(pin.release_id, []).append(
-            _Judged(pin, check, result, findings, state)
-        )
-    return gathered
-
-
-def _apply(pin: _Stored, result: PinResult) -> tuple[list[dict[str, Any]], str]:
-    """The findings and state ``result`` gives ``pin``."""
-    return with_online_findings(pin.findings, [finding.as_dict() for finding in result.findings])
+            judged[position] = _judged(stored[position], pins[position], results[position])
+    ends = [*list(starts.values())[1:], len(judged)]
+    return _Gathered(
+        {
+            release_id: judged[start:end]
+            for (release_id, start), end in zip(starts.items(), ends, strict=True)
+        },
+        revisions,
+    )
 
 
 def _with_backports(
@@ -803,23 +842,25 @@ def _record(
         runs = [run for run in runs if run.pk in owned]
         # A release written since its pins were read (its revision moved on): read again, and
         # judge only the pins whose values are still the ones judged.
-        moved = [pk for pk in revisions if revisions[pk] != gathered.revisions.get(pk)]
+        moved = {pk for pk in revisions if revisions[pk] != gathered.revisions.get(pk)}
         reread: dict[int, list[_Stored]] = {}
-        for row in _read_pins(moved, lock=True) if moved else ():
+        for row in _read_pins(sorted(moved), lock=True) if moved else ():
             pin = _Stored(*row[:-1])
             reread.setdefault(pin.release_id, []).append(pin)
         changed: dict[int, _Stored] = {}
+        results_json: dict[int, str] = {}
         refreshed: list[int] = []
         whole: list[int] = []
         for run in runs:
+            pins: Iterable[tuple[_Stored, _Judged | None]]
             if run.release_id in moved:
                 pins = _still_judged(reread.get(run.release_id, []), gathered, run.release_id)
                 refreshed.extend(pin.pk for pin, entry in pins if entry is not None)
             else:
-                pins = [(entry.stored, entry) for entry in gathered.pins.get(run.release_id, [])]
+                pins = ((entry.stored, entry) for entry in gathered.pins.get(run.release_id, ()))
                 whole.append(run.release_id)
             with batch.attributed(changes.VALIDATION, user=run.user, actor=run.requested_by):
-                changed_here = _judge_stored(run, pins)
+                changed_here, results_json[run.pk] = _judge_stored(run, pins)
                 if changed_here:
                     batch.report(
                         run.release_id,
@@ -849,7 +890,7 @@ def _record(
             RepositoryPin.history.bulk_history_create(
                 instances, batch_size=500, update=True, **changes.history_defaults()
             )
-        _finish(runs)
+        _finish(runs, results_json)
     return runs
 
 
@@ -864,31 +905,57 @@ def _still_judged(
     out: list[tuple[_Stored, _Judged | None]] = []
     for index, pin in enumerate(pins):
         entry = judged.get(pin.pk)
+        check = _to_check(index, pin, urls)
         if (
             entry is not None
-            and entry.check == _to_check(index, pin, urls)
+            and entry.check == check
             and entry.stored.previous_commit_sha == pin.previous_commit_sha
         ):
-            findings, state = with_online_findings(
-                pin.findings, [finding.as_dict() for finding in entry.result.findings]
-            )
-            out.append((pin, replace(entry, stored=pin, findings=findings, state=state)))
+            out.append((pin, _judged(pin, check, entry.result)))
         else:
             out.append((pin, None))
     return out
 
 
-def _finish(runs: Sequence[ValidationRun]) -> None:
-    """Store the runs' state, finish time, counts and results; the runs that deferred to them
-    (superseded, see :func:`_claim`) take the same counts and results."""
-    _update_rows(ValidationRun, runs, ("state", "finished_at", "counts", "results"))
-    if runs:
-        holder = ValidationRun.objects.filter(pk=OuterRef("superseded_by_id"))
-        ValidationRun.objects.filter(
-            superseded_by__in=[run.pk for run in runs], state=RunState.DONE
-        ).update(
-            counts=Subquery(holder.values("counts")), results=Subquery(holder.values("results"))
+def _finish(runs: Sequence[ValidationRun], results_json: dict[int, str]) -> None:
+    """Store the runs' state, finish time, counts and results (``results_json``: each run's
+    results as JSON, from its entries serialised as they were judged); the runs that
+    deferred to them (superseded, see :func:`_claim`) take the same counts and results."""
+    if not runs:
+        return
+    meta = ValidationRun._meta
+    quote = connection.ops.quote_name
+    json_value = "CAST(%s AS jsonb)" if connection.vendor == "postgresql" else "%s"
+    columns = [
+        meta.get_field(name).column for name in ("state", "finished_at", "counts", "results")
+    ]
+    assignments = ", ".join(
+        f"{quote(str(column))} = {json_value if name in ('counts', 'results') else '%s'}"
+        for name, column in zip(("state", "finished_at", "counts", "results"), columns, strict=True)
+    )
+    statement = (
+        f"UPDATE {quote(meta.db_table)} SET {assignments} "  # noqa: S608 - names from the model
+        f"WHERE {quote(str(meta.pk.column))} = %s"
+    )
+    finished_at = meta.get_field("finished_at")
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            statement,
+            [
+                (
+                    run.state,
+                    finished_at.get_db_prep_save(run.finished_at, connection),
+                    json.dumps(run.counts),
+                    results_json[run.pk],
+                    run.pk,
+                )
+                for run in runs
+            ],
         )
+    holder = ValidationRun.objects.filter(pk=OuterRef("superseded_by_id"))
+    ValidationRun.objects.filter(
+        superseded_by__in=[run.pk for run in runs], state=RunState.DONE
+    ).update(counts=Subquery(holder.values("counts")), results=Subquery(holder.values("results")))
 
 
 def _update_rows(model: type[Model], rows: Sequence[Model], names: Sequence[str]) -> None:
@@ -915,34 +982,31 @@ def _update_rows(model: type[Model], rows: Sequence[Model], names: Sequence[str]
 
 
 def _judge_stored(
-    run: ValidationRun, pins: Sequence[tuple[_Stored, _Judged | None]]
-) -> list[_Stored]:
-    """Give the stored pins of one release their judgements and fill the run's state, counts
-    and results; the pins whose findings or state changed."""
+    run: ValidationRun, pins: Iterable[tuple[_Stored, _Judged | None]]
+) -> tuple[list[_Stored], str]:
+    """Give the stored pins of one release their judgements (``None``: not judged, the pin
+    stays as it is) and fill the run's state, counts and results; the pins whose findings or
+    state changed, and the results as JSON."""
     changed: list[_Stored] = []
     results: list[dict[str, Any]] = []
+    texts: list[str] = []
     counts = empty_counts()
     for index, (pin, entry) in enumerate(pins):
-        commit: str | None = None
-        if entry is not None:
-            if entry.findings != pin.findings or entry.state != pin.validation_state:
+        if entry is None:
+            row = _result_entry(index, pin.name, pin.validation_state, None, pin.findings)
+            results.append(row)
+            texts.append(json.dumps(row))
+        else:
+            if entry.changed:
                 pin.findings, pin.validation_state = entry.findings, entry.state
                 changed.append(pin)
-            commit = entry.result.resolved_sha
+            results.append(entry.entry)
+            texts.append(entry.entry_json)
         counts[pin.validation_state] = counts.get(pin.validation_state, 0) + 1
-        results.append(
-            {
-                "repository": pin.name,
-                "path": f"repositories[{index}]",
-                "state": pin.validation_state,
-                "commit": commit,
-                "findings": list(pin.findings),
-            }
-        )
     run.state = RunState.DONE
     run.counts = counts
     run.results = results
-    return changed
+    return changed, "[" + ", ".join(texts) + "]"
 
 
 # --- reading -------------------------------------------------------------------------------
