@@ -14,7 +14,9 @@ its transaction, it
 1. recomputes the offline findings of every release changed by a path that did not
    (:func:`releases.pin_state.recheck_releases`),
 2. bumps ``Release.revision`` of each touched release once, with one UPDATE, and
-3. sends :data:`release_changed` once per release, with a frozen :class:`ReleaseChange`.
+3. sends :data:`release_changed` once per release, with a frozen :class:`ReleaseChange`,
+   then :data:`releases_changed` once with all of them (for a receiver that writes the same
+   kind of row for every release, in one statement: the Notion outbox).
 
 Receivers run in the transaction (so an outbox row they write commits or rolls back with the
 change) and must schedule any side effect with ``transaction.on_commit``; they must not write
@@ -51,6 +53,11 @@ Action = Literal["created", "changed", "deleted"]
 #: Sent once per changed release when a batch ends, inside its transaction, with
 #: ``sender=Release`` and ``change=<ReleaseChange>``.
 release_changed = Signal()
+
+#: Sent once when the outermost batch ends, inside its transaction, after every
+#: :data:`release_changed`, with ``sender=Release`` and ``changes=<tuple of ReleaseChange>``
+#: (one per changed release, in the order announced); not sent when nothing changed.
+releases_changed = Signal()
 
 #: Sent once when the outermost batch ends, inside its transaction, after the findings are
 #: rechecked and before anything is announced (``sender=Batch``, ``batch=``). A receiver may
@@ -337,6 +344,7 @@ class Batch:
             )
             announced.append(change)
             release_changed.send(sender=Release, change=change)
+        releases_changed.send(sender=Release, changes=tuple(announced))
         return announced
 
 

@@ -8,15 +8,18 @@ If the broker is down then, nothing is lost: the row waits for the sweeper.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 from django.db import transaction
 from django.dispatch import receiver
 
-from .. import changes
+from .. import changes as change_hook
+from ..changes import ReleaseChange
 from ..models import RepositoryPin
 from .models import RELEASE_PAGE, NotionPage
-from .sync import queue
+from .sync import queue_releases
 
 logger = logging.getLogger(__name__)
 
@@ -24,25 +27,43 @@ logger = logging.getLogger(__name__)
 ENQUEUE_TIMEOUT_SECONDS = 2.0
 
 
-@receiver(changes.release_changed, dispatch_uid="notion-outbox")
-def queue_for_notion(sender: Any, change: changes.ReleaseChange, **kwargs: Any) -> None:
-    """Queue the release's page and the pages of the pins the change touches (all of them
-    when the release itself or its deployments changed: every pin shows them)."""
-    repositories = {RELEASE_PAGE, *change.pins.created, *change.pins.changed, *change.pins.deleted}
-    if change.release is not None or change.deployments:
-        repositories.update(
-            RepositoryPin.objects.filter(release_id=change.release_id).values_list(
-                "repository__name", flat=True
+@receiver(change_hook.releases_changed, dispatch_uid="notion-outbox")
+def queue_for_notion(sender: Any, changes: Sequence[ReleaseChange], **kwargs: Any) -> None:
+    """Queue each changed release's page and the pages of the pins its change touches (all
+    of them when the release itself or its deployments changed: every pin shows them); the
+    rows of every release of the batch in one statement (a validation run changes hundreds
+    of releases at once)."""
+    everything = [
+        change.release_id for change in changes if change.release is not None or change.deployments
+    ]
+    shown: dict[int, set[str]] = {}
+    if everything:
+        for release_id, name in RepositoryPin.objects.filter(release_id__in=everything).values_list(
+            "release_id", "repository__name"
+        ):
+            shown.setdefault(release_id, set()).add(name)
+        for release_id, name in NotionPage.objects.filter(release_id__in=everything).values_list(
+            "release_id", "repository"
+        ):
+            shown.setdefault(release_id, set()).add(name)
+    queue_releases(
+        [
+            (
+                change.release_id,
+                change.version,
+                {
+                    RELEASE_PAGE,
+                    *change.pins.created,
+                    *change.pins.changed,
+                    *change.pins.deleted,
+                    *shown.get(change.release_id, ()),
+                },
             )
-        )
-        repositories.update(
-            NotionPage.objects.filter(release_id=change.release_id).values_list(
-                "repository", flat=True
-            )
-        )
-    queue(change.release_id, change.version, repositories)
-    release_id = change.release_id
-    transaction.on_commit(lambda: enqueue(release_id))
+            for change in changes
+        ]
+    )
+    for change in changes:
+        transaction.on_commit(partial(enqueue, change.release_id))
 
 
 def enqueue(release_id: int) -> None:

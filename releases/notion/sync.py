@@ -171,14 +171,22 @@ _RENEWED = ("version", "token", "state", "attempts", "next_attempt_at", "last_er
 
 def queue(release_id: int, version: str, repositories: Iterable[str]) -> None:
     """Queue the objects of a release (``""`` is the release's own page): one row each,
-    coalesced with a row already queued (its token renewed, its attempts reset).
+    coalesced with a row already queued (its token renewed, its attempts reset)."""
+    queue_releases([(release_id, version, repositories)])
 
-    One ``INSERT ... ON CONFLICT DO UPDATE`` sent with ``executemany``: an import of a
-    thousand pins queues a thousand rows inside its transaction, and Django's ``bulk_create``
-    would spend longer compiling that statement than the import spends writing the pins.
+
+def queue_releases(releases: Iterable[tuple[int, str, Iterable[str]]]) -> None:
+    """:func:`queue` for several releases (each ``(release id, version, repositories)``),
+    all rows with ONE ``INSERT ... ON CONFLICT DO UPDATE`` sent with ``executemany``: an
+    import of a thousand pins queues a thousand rows inside its transaction, a validation run
+    thousands for hundreds of releases, and Django's ``bulk_create`` would spend longer
+    compiling that statement than the import spends writing the pins.
     """
-    names = sorted(set(repositories))
-    if not names:
+    wanted = [
+        (release_id, version, sorted(set(repositories)))
+        for release_id, version, repositories in releases
+    ]
+    if not any(names for _, _, names in wanted):
         return
     now = timezone.now()
     connection = connections[router.db_for_write(NotionChange)]
@@ -194,31 +202,37 @@ def queue(release_id: int, version: str, repositories: Iterable[str]) -> None:
     sql = (
         f"INSERT INTO {table} ({cols}) VALUES ({marks}) ON CONFLICT ({keys}) DO UPDATE SET {renew}"  # noqa: S608
     )
-    # Every column but the repository and the token is the same for all rows: prepared once.
+    # Every column but the release, its version, the repository and the token is the same
+    # for all rows: prepared once.
     same = dict(
         zip(
             _QUEUED,
-            (release_id, None, version, None, NotionChange.State.PENDING.value, 0, now, "", now),
+            (None, None, None, None, NotionChange.State.PENDING.value, 0, now, "", now),
             strict=True,
         )
     )
     prepared = {
         name: field.get_db_prep_save(same[name], connection)
         for name, field in zip(_QUEUED, fields, strict=True)
-        if name not in ("repository", "token")
+        if name not in ("release_id", "repository", "version", "token")
     }
     token_field = by_name["token"]
-    rows = [
-        [
-            repository
-            if name == "repository"
-            else token_field.get_db_prep_save(uuid.uuid4(), connection)
-            if name == "token"
-            else prepared[name]
-            for name in _QUEUED
-        ]
-        for repository in names
-    ]
+    rows = []
+    for release_id, version, names in wanted:
+        own: dict[str, Any] = {"release_id": release_id, "version": version}
+        for repository in names:
+            rows.append(
+                [
+                    repository
+                    if name == "repository"
+                    else token_field.get_db_prep_save(uuid.uuid4(), connection)
+                    if name == "token"
+                    else own[name]
+                    if name in own
+                    else prepared[name]
+                    for name in _QUEUED
+                ]
+            )
     with connection.cursor() as cursor:
         cursor.executemany(sql, rows)
 

@@ -44,12 +44,12 @@ import json
 import logging
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
@@ -79,6 +79,7 @@ TRANSIENT_ERRORS: tuple[type[Exception], ...] = (OperationalError, InterfaceErro
 SCHEDULE = "schedule"
 
 Progress = Callable[[str], None]
+_M = TypeVar("_M", bound=Model)
 
 
 # --- asking --------------------------------------------------------------------------------
@@ -588,34 +589,49 @@ class _Stored:
 
 @dataclass(slots=True)
 class _Judged:
-    """A pin as read and judged: the run's result; the findings and state it gives the pin
-    (:func:`releases.pin_state.with_online_findings`) and whether they are new; and the pin's
-    entry in its run's ``results``, and that entry as JSON (what the run's row stores)."""
+    """A pin as read and judged: what recording needs of the run's result (the pin's place in
+    its release, its online findings, the commit its tag resolves to); the findings and state
+    it gives the pin (:func:`releases.pin_state.with_online_findings`) and whether they are
+    new; and the pin's entry in its run's ``results``, and that entry as JSON (what the run's
+    row stores). Kept for every pin until the run is recorded, so it holds no more objects
+    than it must (thousands of them outlive the collector's young generations)."""
 
     stored: _Stored
-    check: PinToCheck
-    result: PinResult
+    index: int
+    online: tuple[Finding, ...]
+    resolved_sha: str | None
+    reached: bool
     findings: list[dict[str, Any]]
     state: str
     changed: bool
     entry: dict[str, Any]
     entry_json: str
 
+    def result(self, urls: _Urls) -> PinResult:
+        """The run's result for this pin, again."""
+        check = _to_check(self.index, self.stored, urls)
+        return PinResult(check, self.online, self.resolved_sha, self.reached)
 
-def _judged(pin: _Stored, check: PinToCheck, result: PinResult) -> _Judged:
-    """What ``result`` makes of ``pin`` (``check`` is the pin as judged, at its place in the
-    release)."""
+
+def _judged(pin: _Stored, result: PinResult) -> _Judged:
+    """What ``result`` makes of ``pin``."""
     findings, state = with_online_findings(
         pin.findings, [finding.as_dict() for finding in result.findings] if result.findings else ()
     )
-    entry = _result_entry(check.index, pin.name, state, result.resolved_sha, findings)
+    changed = state != pin.validation_state or findings != pin.findings
+    if not changed:
+        findings = pin.findings  # the same values: one list
+    index = result.pin.index
+    entry = _result_entry(index, pin.name, state, result.resolved_sha, findings)
     return _Judged(
         pin,
-        check,
-        result,
+        index,
+        result.findings,
+        result.resolved_sha,
+        result.reached,
         findings,
         state,
-        state != pin.validation_state or findings != pin.findings,
+        changed,
         entry,
         json.dumps(entry),
     )
@@ -725,35 +741,40 @@ def _gather(
     listing = listing or _start_listing(release_ids, policy, concurrency)
     urls, answers_coming = listing.urls, listing.answers
     stored: list[_Stored] = []
-    pins: list[PinToCheck] = []
+    indexes: list[int] = []
     revisions: dict[int, int] = {}
     by_url: dict[str | None, list[int]] = {}
     # Each release's pins are consecutive (read in release order): their first position.
     starts: dict[int, int] = {}
     for row in _read_pins(release_ids):
         pin = _Stored(*row[:-1])
-        position = len(pins)
+        position = len(stored)
         if pin.release_id not in starts:
             starts[pin.release_id] = position
             revisions[pin.release_id] = row[-1]
-        check = _to_check(position - starts[pin.release_id], pin, urls)
-        by_url.setdefault(check.url, []).append(position)
+        by_url.setdefault(urls(pin.name, pin.url, pin.git_url), []).append(position)
         stored.append(pin)
-        pins.append(check)
+        indexes.append(position - starts[pin.release_id])
     packages = (
-        lookup_packages(pins, package_index, concurrency=concurrency)
+        lookup_packages(
+            [_to_check(index, pin, urls) for index, pin in zip(indexes, stored, strict=True)],
+            package_index,
+            concurrency=concurrency,
+        )
         if package_index is not None
         else {}
     )
-    judged: list[_Judged] = [None] * len(pins)  # type: ignore[list-item]
+    judged: list[_Judged | None] = [None] * len(stored)
     answers: dict[str, RemoteAnswer] = {}
 
     def judge(url: str | None, answer: RemoteAnswer | None) -> None:
         for position in by_url.pop(url, ()):
-            pin = pins[position]
-            key = pin.package_key
-            result = judge_pin(pin, answer, packages.get(key) if key else None)
-            judged[position] = _judged(stored[position], pin, result)
+            pin = stored[position]
+            check = _to_check(indexes[position], pin, urls)
+            key = check.package_key
+            judged[position] = _judged(
+                pin, judge_pin(check, answer, packages.get(key) if key else None)
+            )
 
     judge(None, None)
     for url, answer in answers_coming:
@@ -764,21 +785,26 @@ def _gather(
         for url, answer in iter_remotes([u for u in by_url if u], policy, concurrency=concurrency):
             answers[url] = answer
             judge(url, answer)
-    moved = [
-        (position, pin.previous_commit_sha)
+    # Every remote was listed (the loops above end with ``by_url`` empty): every pin judged.
+    every = cast("list[_Judged]", judged)
+    moved = {
+        position: pin.previous_commit_sha
         for position, pin in enumerate(stored)
-        if pin.previous_commit_sha and pin.commit_sha and pins[position].url is not None
-        and isinstance(answers.get(str(pins[position].url)), RemoteTags)
-    ]  # fmt: skip
+        if pin.previous_commit_sha and pin.commit_sha
+        and isinstance(answers.get(str(urls(pin.name, pin.url, pin.git_url))), RemoteTags)
+    }  # fmt: skip
     if moved:
         # Their findings may grow: judged again with the backport check's.
-        results = _with_backports([entry.result for entry in judged], moved, clones, concurrency)
-        for position, _ in moved:
-            judged[position] = _judged(stored[position], pins[position], results[position])
-    ends = [*list(starts.values())[1:], len(judged)]
+        again = _with_backports(
+            {position: every[position].result(urls) for position in moved}, moved, clones,
+            concurrency,
+        )  # fmt: skip
+        for position, result in again.items():
+            every[position] = _judged(stored[position], result)
+    ends = [*list(starts.values())[1:], len(every)]
     return _Gathered(
         {
-            release_id: judged[start:end]
+            release_id: every[start:end]
             for (release_id, start), end in zip(starts.items(), ends, strict=True)
         },
         revisions,
@@ -786,16 +812,17 @@ def _gather(
 
 
 def _with_backports(
-    results: list[PinResult],
-    moved: Sequence[tuple[int, str | None]],
+    results: dict[int, PinResult],
+    moved: Mapping[int, str | None],
     clones: CloneCache | None,
     concurrency: int,
-) -> list[PinResult]:
-    """Backport safety for the pins whose commit changed: one cached clone per repository
-    (checks of one repository in turn, repositories side by side)."""
+) -> dict[int, PinResult]:
+    """Backport safety for the pins whose commit changed (``moved``: their previous commit
+    by position): one cached clone per repository (checks of one repository in turn,
+    repositories side by side). Their results, with the check's findings added."""
     cache = clones or clone_cache_from_settings()
     by_url: dict[str, list[tuple[int, str]]] = {}
-    for position, previous in moved:
+    for position, previous in moved.items():
         by_url.setdefault(str(results[position].pin.url), []).append((position, str(previous)))
 
     def check(pairs: list[tuple[int, str]]) -> list[tuple[int, list[Finding]]]:
@@ -804,7 +831,7 @@ def _with_backports(
             for position, previous in pairs
         ]
 
-    found = list(results)
+    found = dict(results)
     with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(by_url)))) as pool:
         for answered in pool.map(check, by_url.values()):
             for position, findings in answered:
@@ -905,75 +932,69 @@ def _still_judged(
     out: list[tuple[_Stored, _Judged | None]] = []
     for index, pin in enumerate(pins):
         entry = judged.get(pin.pk)
-        check = _to_check(index, pin, urls)
         if (
             entry is not None
-            and entry.check == check
+            and _to_check(entry.index, entry.stored, urls) == _to_check(index, pin, urls)
             and entry.stored.previous_commit_sha == pin.previous_commit_sha
         ):
-            out.append((pin, _judged(pin, check, entry.result)))
+            out.append((pin, _judged(pin, entry.result(urls))))
         else:
             out.append((pin, None))
     return out
 
 
 def _finish(runs: Sequence[ValidationRun], results_json: dict[int, str]) -> None:
-    """Store the runs' state, finish time, counts and results (``results_json``: each run's
-    results as JSON, from its entries serialised as they were judged); the runs that
-    deferred to them (superseded, see :func:`_claim`) take the same counts and results."""
+    """Store the runs' state, finish time, counts and results; the runs that deferred to them
+    (superseded, see :func:`_claim`) take the same counts and results. ``results_json``:
+    each run's results as JSON, joined from its entries serialised as their pins were
+    judged (so no JSON of thousands of entries is encoded after the last answer)."""
     if not runs:
         return
-    meta = ValidationRun._meta
-    quote = connection.ops.quote_name
     json_value = "CAST(%s AS jsonb)" if connection.vendor == "postgresql" else "%s"
-    columns = [
-        meta.get_field(name).column for name in ("state", "finished_at", "counts", "results")
-    ]
-    assignments = ", ".join(
-        f"{quote(str(column))} = {json_value if name in ('counts', 'results') else '%s'}"
-        for name, column in zip(("state", "finished_at", "counts", "results"), columns, strict=True)
+    _update_rows(
+        ValidationRun,
+        runs,
+        ("state", "finished_at", "counts", "results"),
+        given={"results": (json_value, lambda run: results_json[run.pk])},
     )
-    statement = (
-        f"UPDATE {quote(meta.db_table)} SET {assignments} "  # noqa: S608 - names from the model
-        f"WHERE {quote(str(meta.pk.column))} = %s"
-    )
-    finished_at = meta.get_field("finished_at")
-    with connection.cursor() as cursor:
-        cursor.executemany(
-            statement,
-            [
-                (
-                    run.state,
-                    finished_at.get_db_prep_save(run.finished_at, connection),
-                    json.dumps(run.counts),
-                    results_json[run.pk],
-                    run.pk,
-                )
-                for run in runs
-            ],
-        )
     holder = ValidationRun.objects.filter(pk=OuterRef("superseded_by_id"))
     ValidationRun.objects.filter(
         superseded_by__in=[run.pk for run in runs], state=RunState.DONE
     ).update(counts=Subquery(holder.values("counts")), results=Subquery(holder.values("results")))
 
 
-def _update_rows(model: type[Model], rows: Sequence[Model], names: Sequence[str]) -> None:
+def _update_rows(
+    model: type[_M],
+    rows: Sequence[_M],
+    names: Sequence[str],
+    *,
+    given: Mapping[str, tuple[str, Callable[[_M], Any]]] | None = None,
+) -> None:
     """Write these fields of these rows with ONE statement run for every row
     (``executemany``): Django's ``bulk_update`` builds a CASE per field and row, which takes
-    seconds of Python for thousands of pins."""
+    seconds of Python for thousands of pins. ``given``: fields whose database value is
+    already at hand, each with its placeholder and how to get it from a row."""
     if not rows:
         return
+    given = given or {}
     meta = model._meta
     fields: list[Field[Any, Any]] = [meta.get_field(name) for name in names]  # type: ignore[misc]
     quote = connection.ops.quote_name
-    assignments = ", ".join(f"{quote(str(field.column))} = %s" for field in fields)
+    assignments = ", ".join(
+        f"{quote(str(field.column))} = {given[field.name][0] if field.name in given else '%s'}"
+        for field in fields
+    )
     statement = (
         f"UPDATE {quote(meta.db_table)} SET {assignments} "  # noqa: S608 - names from the model
         f"WHERE {quote(str(meta.pk.column))} = %s"
     )
     parameters = [
-        [field.get_db_prep_save(getattr(row, field.attname), connection) for field in fields]
+        [
+            given[field.name][1](row)
+            if field.name in given
+            else field.get_db_prep_save(getattr(row, field.attname), connection)
+            for field in fields
+        ]
         + [row.pk]
         for row in rows
     ]
