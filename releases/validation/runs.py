@@ -49,7 +49,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any, TypeVar, cast
+from typing import Any, Protocol, TypeVar, cast
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
@@ -79,7 +79,16 @@ TRANSIENT_ERRORS: tuple[type[Exception], ...] = (OperationalError, InterfaceErro
 SCHEDULE = "schedule"
 
 Progress = Callable[[str], None]
-_M = TypeVar("_M", bound=Model)
+
+
+class _Row(Protocol):
+    """A model instance, or a row with the model's attributes (:class:`_Stored`)."""
+
+    @property
+    def pk(self) -> Any: ...
+
+
+_M = TypeVar("_M", bound=_Row)
 
 
 # --- asking --------------------------------------------------------------------------------
@@ -905,18 +914,8 @@ def _record(
         if refreshed:
             RepositoryPin.objects.filter(pk__in=refreshed).update(validated_at=now)
         if changed:
-            # Model instances only for the pins that changed: their history records need them.
-            instances = list(RepositoryPin.objects.filter(pk__in=list(changed)))
-            for instance in instances:
-                result = changed[instance.pk]
-                instance.findings = result.findings
-                instance.validation_state = result.validation_state
-                instance.validated_at = now
-            _update_rows(RepositoryPin, instances, ("findings", "validation_state"))
-            # What simple_history's bulk_update_with_history does after its bulk_update.
-            RepositoryPin.history.bulk_history_create(
-                instances, batch_size=500, update=True, **changes.history_defaults()
-            )
+            _update_rows(RepositoryPin, list(changed.values()), ("findings", "validation_state"))
+            _record_history(sorted(changed))
         _finish(runs, results_json)
     return runs
 
@@ -963,8 +962,51 @@ def _finish(runs: Sequence[ValidationRun], results_json: dict[int, str]) -> None
     ).update(counts=Subquery(holder.values("counts")), results=Subquery(holder.values("results")))
 
 
+def _record_history(pin_ids: Sequence[int]) -> None:
+    """A history record (``~``, attributed as the open batch is) of each of these pins as it
+    is now, copied by the database (``INSERT ... SELECT``): what simple-history's
+    ``bulk_history_create`` makes of the rows after ``bulk_update_with_history``, without a
+    model instance per pin and per record (thousands of each when every pin changes)."""
+    if not getattr(settings, "SIMPLE_HISTORY_ENABLED", True) or not pin_ids:
+        return
+    history: Any = RepositoryPin.history.model
+    meta = history._meta
+    defaults = changes.history_defaults()
+    user = defaults["default_user"]
+    quote = connection.ops.quote_name
+    tracked = [
+        (quote(meta.get_field(field.name).column), quote(field.column))
+        for field in history.tracked_fields
+    ]
+    targets = ", ".join(
+        [target for target, _ in tracked]
+        + [
+            quote(meta.get_field(name).column)
+            for name in ("history_date", "history_change_reason", "history_type", "history_user")
+        ]
+    )
+    sources = ", ".join(source for _, source in tracked)
+    extra = [
+        meta.get_field("history_date").get_db_prep_save(defaults["default_date"], connection),
+        defaults["default_change_reason"],
+        "~",
+        user.pk if user is not None else None,
+    ]
+    size = (connection.features.max_query_params or len(pin_ids) + len(extra)) - len(extra)
+    with connection.cursor() as cursor:
+        for start in range(0, len(pin_ids), size):
+            some = pin_ids[start : start + size]
+            cursor.execute(
+                f"INSERT INTO {quote(meta.db_table)} ({targets}) "  # noqa: S608 - model names
+                f"SELECT {sources}, %s, %s, %s, %s FROM {quote(RepositoryPin._meta.db_table)} "
+                f"WHERE {quote(str(RepositoryPin._meta.pk.column))} IN "
+                f"({', '.join(['%s'] * len(some))})",
+                [*extra, *some],
+            )
+
+
 def _update_rows(
-    model: type[_M],
+    model: type[Model],
     rows: Sequence[_M],
     names: Sequence[str],
     *,

@@ -312,6 +312,33 @@ def test_a_result_bumps_the_revision_once_and_is_announced_once(world: World) ->
     ]
 
 
+def test_the_history_of_a_run_holds_each_changed_pin_as_the_run_left_it(
+    world: World, django_user_model
+) -> None:
+    user = django_user_model.objects.create_user("zoë")
+    release = store("1.4", four_pins(world))
+    before = RepositoryPin.history.count()
+
+    run = validate_release_now(release, requested_by="zoë", user=user)
+
+    fields = [field.attname for field in RepositoryPin._meta.concrete_fields]
+    pins = {pin.pk: pin for pin in RepositoryPin.objects.all()}
+    records = list(RepositoryPin.history.order_by("history_id")[before:])
+    assert sorted(record.id for record in records) == sorted(pins)
+    for record in records:
+        pin = pins[record.id]
+        assert {name: getattr(record, name) for name in fields} == {
+            name: getattr(pin, name) for name in fields
+        }
+        assert pin.validated_at == run.finished_at
+        assert (record.history_type, record.history_change_reason, record.history_user) == (
+            "~",
+            "validation",
+            user,
+        )
+        assert run.started_at <= record.history_date <= run.finished_at + timedelta(seconds=1)
+
+
 def test_a_pin_changed_while_its_remote_was_listed_is_not_written(world: World) -> None:
     """The run judges values read before listing; a pin edited since keeps its new state."""
     release = store("1.4", four_pins(world)[:2])
