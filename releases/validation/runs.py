@@ -40,6 +40,7 @@ errors propagate, so the Celery task retries them with backoff.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import threading
@@ -199,24 +200,25 @@ def validate_releases_now(
     concurrency = concurrency or int(
         getattr(settings, "REGISTRY_VALIDATION_CONCURRENCY", DEFAULT_CONCURRENCY)
     )
-    runs, claimed, listing = _create_claimed(
-        list(releases),
-        requested_by=requested_by,
-        user=user if getattr(user, "pk", None) else None,
-        attempt=attempt,
-        listing=lambda release_ids: _start_listing(release_ids, policy, concurrency),
-    )
-    return _carry_out(
-        [run.pk for run in runs],
-        claimed,
-        attempt,
-        policy=policy,
-        package_index=package_index,
-        concurrency=concurrency,
-        progress=progress,
-        clones=clones,
-        listing=listing,
-    )
+    with _collector_paused():
+        runs, claimed, listing = _create_claimed(
+            list(releases),
+            requested_by=requested_by,
+            user=user if getattr(user, "pk", None) else None,
+            attempt=attempt,
+            listing=lambda release_ids: _start_listing(release_ids, policy, concurrency),
+        )
+        return _carry_out(
+            [run.pk for run in runs],
+            claimed,
+            attempt,
+            policy=policy,
+            package_index=package_index,
+            concurrency=concurrency,
+            progress=progress,
+            clones=clones,
+            listing=listing,
+        )
 
 
 # --- carrying out --------------------------------------------------------------------------
@@ -240,16 +242,17 @@ def execute_runs(
     order given. Runs already finished, or running under a live worker, are left as they are
     (idempotent: a task delivered twice does the work once)."""
     attempt = uuid.uuid4().hex
-    return _carry_out(
-        run_ids,
-        _claim(run_ids, attempt),
-        attempt,
-        policy=policy,
-        package_index=package_index,
-        concurrency=concurrency,
-        progress=progress,
-        clones=clones,
-    )
+    with _collector_paused():
+        return _carry_out(
+            run_ids,
+            _claim(run_ids, attempt),
+            attempt,
+            policy=policy,
+            package_index=package_index,
+            concurrency=concurrency,
+            progress=progress,
+            clones=clones,
+        )
 
 
 def _carry_out(
@@ -517,6 +520,27 @@ def _release(runs: Sequence[ValidationRun], attempt: str) -> None:
         ).update(state=RunState.QUEUED, attempt="")
     except TRANSIENT_ERRORS:
         logger.warning("validation runs %s not given back to the queue", [r.pk for r in runs])
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector paused while runs are carried out.
+
+    A run keeps a few objects per pin until it is recorded (tens of thousands for hundreds
+    of releases). While it is collecting, the collector's young collections keep finding them
+    alive and promoting them, and every run or two that sets off a full collection of the
+    whole process (over 100,000 objects in a Django process, 90-140 ms measured): it holds
+    the interpreter, so the listing's threads stop halfway through the fan-out, and the run
+    takes a third longer. What a run makes is freed by reference counting as usual; cyclic
+    garbage made meanwhile, by any thread, waits for the first collection after the run.
+    The collector is switched back on only if it was on when the runs began."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 @contextmanager
