@@ -39,6 +39,9 @@ def state_of(findings: Iterable[dict[str, Any]], *, checked_online: bool) -> str
     from .models import ValidationState
 
     findings = list(findings)
+    if not findings:
+        # Checked online and nothing found (most pins, most of the time), or not checked.
+        return ValidationState.VALID if checked_online else ValidationState.UNCHECKED
     # The repository could not be reached (or its URL was refused before anything ran), so
     # nothing is known about the pin: never "invalid" (CONTRACT §1), and kept by a re-import.
     if any(finding["code"] in UNREACHABLE_CODES for finding in findings):
@@ -48,11 +51,7 @@ def state_of(findings: Iterable[dict[str, Any]], *, checked_online: bool) -> str
     # No URL to check the pin against: nothing was learnt online, whatever else it says.
     if any(finding["code"] in UNCHECKED_CODES for finding in findings):
         return ValidationState.UNCHECKED
-    if findings:
-        return ValidationState.WARNING
-    if checked_online:
-        return ValidationState.VALID
-    return ValidationState.UNCHECKED
+    return ValidationState.WARNING
 
 
 def online_findings(findings: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -114,8 +113,7 @@ def with_online_findings(
     """A pin's findings with a validation run's online ones in place of the earlier online
     ones (the offline ones stay, first), and the state they make."""
     if not findings and not online:
-        # A clean pin, the common case of a run over thousands of them: checked and valid.
-        return [], state_of((), checked_online=True)
+        return [], state_of((), checked_online=True)  # a clean pin, most of a run's
     kept = [finding for finding in findings if finding["code"] in OFFLINE_CODES]
     combined = kept + list(online)
     return combined, state_of(combined, checked_online=True)

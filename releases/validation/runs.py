@@ -666,8 +666,14 @@ def _judged(pin: _Stored, result: PinResult) -> _Judged:
         state,
         changed,
         entry,
-        json.dumps(entry),
+        _compact_json(entry),
     )
+
+
+# JSON without spaces: a run's results are written once per run of every release, and on
+# PostgreSQL parsed again into ``jsonb`` (which keeps no spaces anyway). One encoder for all
+# (``json.dumps`` with options builds one per call).
+_compact_json = json.JSONEncoder(separators=(",", ":")).encode
 
 
 def _result_entry(
@@ -1104,7 +1110,7 @@ def _judge_stored(
         if entry is None:
             row = _result_entry(index, pin.name, pin.validation_state, None, pin.findings)
             results.append(row)
-            texts.append(json.dumps(row))
+            texts.append(_compact_json(row))
         else:
             if entry.changed:
                 pin.findings, pin.validation_state = entry.findings, entry.state
@@ -1115,7 +1121,7 @@ def _judge_stored(
     run.state = RunState.DONE
     run.counts = counts
     run.results = results
-    return changed, "[" + ", ".join(texts) + "]"
+    return changed, "[" + ",".join(texts) + "]"
 
 
 # --- reading -------------------------------------------------------------------------------
