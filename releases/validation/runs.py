@@ -918,23 +918,24 @@ def _record(
         refreshed: list[int] = []
         whole: list[int] = []
         for run in runs:
-            pins: Iterable[tuple[_Stored, _Judged | None]]
             if run.release_id in moved:
                 pins = _still_judged(reread.get(run.release_id, []), gathered, run.release_id)
                 refreshed.extend(pin.pk for pin, entry in pins if entry is not None)
-            else:
-                pins = ((entry.stored, entry) for entry in gathered.pins.get(run.release_id, ()))
-                whole.append(run.release_id)
-            with batch.attributed(changes.VALIDATION, user=run.user, actor=run.requested_by):
                 changed_here, results_json[run.pk] = _judge_stored(run, pins)
-                if changed_here:
+            else:
+                whole.append(run.release_id)
+                changed_here, results_json[run.pk] = _take_judged(
+                    run, gathered.pins.get(run.release_id, [])
+                )
+            if changed_here:
+                with batch.attributed(changes.VALIDATION, user=run.user, actor=run.requested_by):
                     batch.report(
                         run.release_id,
                         version=run.release.version,
                         pins=changes.RowChanges(changed=tuple(pin.name for pin in changed_here)),
                         findings_checked=True,
                     )
-            changed.update((pin.pk, pin) for pin in changed_here)
+                changed.update((pin.pk, pin) for pin in changed_here)
             run.finished_at = now
             if progress is not None:
                 progress(run.release.version)
@@ -1094,6 +1095,23 @@ def _update_rows(
                 f"AS v({', '.join(names_in_values)}) WHERE {table}.{key} = v.{names_in_values[-1]}",
                 [value for row in some for value in row],
             )
+
+
+def _take_judged(run: ValidationRun, entries: Sequence[_Judged]) -> tuple[list[_Stored], str]:
+    """:func:`_judge_stored` for a release not written since its pins were read (nearly
+    always): every pin judged as read, its entry in the results made as it was judged."""
+    counts = empty_counts()
+    changed: list[_Stored] = []
+    for entry in entries:
+        counts[entry.state] = counts.get(entry.state, 0) + 1
+        if entry.changed:
+            pin = entry.stored
+            pin.findings, pin.validation_state = entry.findings, entry.state
+            changed.append(pin)
+    run.state = RunState.DONE
+    run.counts = counts
+    run.results = [entry.entry for entry in entries]
+    return changed, "[" + ",".join([entry.entry_json for entry in entries]) + "]"
 
 
 def _judge_stored(
