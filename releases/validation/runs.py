@@ -653,15 +653,14 @@ class _Judged:
         return PinResult(check, self.online, self.resolved_sha, self.reached)
 
 
-def _judged(pin: _Stored, result: PinResult) -> _Judged:
-    """What ``result`` makes of ``pin``."""
+def _judged(pin: _Stored, index: int, result: PinResult) -> _Judged:
+    """What ``result`` makes of ``pin``, at ``index`` in its release."""
     findings, state = with_online_findings(
         pin.findings, [finding.as_dict() for finding in result.findings] if result.findings else ()
     )
     changed = state != pin.validation_state or findings != pin.findings
     if not changed:
         findings = pin.findings  # the same values: one list
-    index = result.pin.index
     entry = _result_entry(index, pin.name, state, result.resolved_sha, findings)
     return _Judged(
         pin,
@@ -835,13 +834,21 @@ def _gather(
     answers: dict[str, RemoteAnswer] = {}
 
     def judge(url: str | None, answer: RemoteAnswer | None) -> None:
+        # The same pin in many releases (same repository, tag, commit and package, another
+        # place): once found clean on this remote, clean wherever it is. A result with
+        # findings is made again for each pin (its findings are located at its place).
+        clean: dict[tuple[str, str, str | None, str | None, str], PinResult] = {}
         for position in by_url.pop(url, ()):
             pin = stored[position]
-            check = _to_check(indexes[position], pin, urls)
-            key = check.package_key
-            judged[position] = _judged(
-                pin, judge_pin(check, answer, packages.get(key) if key else None)
-            )
+            same = (pin.name, pin.tag, pin.commit_sha, pin.package_version, pin.package_name)
+            result = clean.get(same)
+            if result is None:
+                check = _to_check(indexes[position], pin, urls)
+                key = check.package_key
+                result = judge_pin(check, answer, packages.get(key) if key else None)
+                if not result.findings:
+                    clean[same] = result
+            judged[position] = _judged(pin, indexes[position], result)
 
     judge(None, None)
     for url, answer in answers_coming:
@@ -867,7 +874,7 @@ def _gather(
             concurrency,
         )  # fmt: skip
         for position, result in again.items():
-            every[position] = _judged(stored[position], result)
+            every[position] = _judged(stored[position], indexes[position], result)
     ends = [*list(starts.values())[1:], len(every)]
     return _Gathered(
         {
@@ -994,7 +1001,7 @@ def _still_judged(
             and _to_check(entry.index, entry.stored, urls) == _to_check(index, pin, urls)
             and entry.stored.previous_commit_sha == pin.previous_commit_sha
         ):
-            out.append((pin, _judged(pin, entry.result(urls))))
+            out.append((pin, _judged(pin, index, entry.result(urls))))
         else:
             out.append((pin, None))
     return out

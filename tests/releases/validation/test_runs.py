@@ -116,6 +116,32 @@ def test_a_run_gives_each_pin_its_state_commit_and_findings(world: World, index)
     assert pins["chempipe-plugins"].findings == mismatch["findings"]
 
 
+def test_the_same_pin_in_several_releases_is_judged_at_its_own_place(world: World) -> None:
+    valid, _, mismatch, _ = four_pins(world)
+    first = store("1.4", [valid, mismatch])
+    second = store("1.5", [mismatch, valid])
+
+    runs = service.validate_releases_now([first, second], requested_by="zoë")
+
+    assert [
+        [(r["repository"], r["state"], [f["path"] for f in r["findings"]]) for r in run.results]
+        for run in runs
+    ] == [
+        [
+            ("pytroll/fogpy", "valid", []),
+            ("chempipe-plugins", "invalid", ["repositories[1].commit_sha"]),
+        ],
+        [
+            ("chempipe-plugins", "invalid", ["repositories[0].commit_sha"]),
+            ("pytroll/fogpy", "valid", []),
+        ],
+    ]
+    assert [run.results[0]["commit"] for run in runs] == [
+        world.shas["fogpy v2.6.1"],
+        world.shas["chempipe-plugins v3.1.0"],
+    ]
+
+
 def test_online_findings_are_replaced_and_offline_ones_kept(world: World) -> None:
     chem = world.repositories["chempipe-plugins"]
     hotfix = chem.commit("hotfix")
