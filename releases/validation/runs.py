@@ -41,6 +41,7 @@ errors propagate, so the Celery task retries them with backoff.
 from __future__ import annotations
 
 import gc
+import hashlib
 import json
 import logging
 import threading
@@ -676,10 +677,12 @@ def _judged(pin: _Stored, index: int, result: PinResult) -> _Judged:
     )
 
 
-# JSON without spaces: a run's results are written once per run of every release, and on
-# PostgreSQL parsed again into ``jsonb`` (which keeps no spaces anyway). One encoder for all
+# A run's results as JSON, written once per run of every release (and on PostgreSQL parsed
+# into ``jsonb``, which keeps neither spaces nor key order): without spaces, keys sorted, so
+# that the same results are the same text wherever their findings were read from (the
+# digest that finds an earlier run with the same results hashes it). One encoder for all
 # (``json.dumps`` with options builds one per call).
-_compact_json = json.JSONEncoder(separators=(",", ":")).encode
+_compact_json = json.JSONEncoder(separators=(",", ":"), sort_keys=True).encode
 
 
 def _result_entry(
@@ -1011,19 +1014,62 @@ def _finish(runs: Sequence[ValidationRun], results_json: dict[int, str]) -> None
     """Store the runs' state, finish time, counts and results; the runs that deferred to them
     (superseded, see :func:`_claim`) take the same counts and results. ``results_json``:
     each run's results as JSON, joined from its entries serialised as their pins were
-    judged (so no JSON of thousands of entries is encoded after the last answer)."""
+    judged (so no JSON of thousands of entries is encoded after the last answer).
+
+    Results the same as an earlier run's of the release (nothing changed since: the common
+    case) are copied from that run's row by the database, not sent and parsed again (on
+    PostgreSQL, 200 runs of 20 pins took 20 ms to send, parse and store, 3 ms to copy). The
+    earlier run is found by the digest of its results; its release is locked by the record,
+    so it cannot go away meanwhile."""
     if not runs:
         return
+    digests = {run.pk: hashlib.sha256(results_json[run.pk].encode()).hexdigest() for run in runs}
+    # In one read: earlier runs of these releases with the same results, and the runs that
+    # deferred to these.
+    earlier: dict[str, int] = {}
+    deferring: list[int] = []
+    for pk, found, deferred_to in ValidationRun.objects.filter(
+        Q(
+            release_id__in={run.release_id for run in runs},
+            results_digest__in=set(digests.values()),
+        )
+        | Q(superseded_by__in=list(digests)),
+        state=RunState.DONE,
+    ).values_list("pk", "results_digest", "superseded_by_id"):
+        if deferred_to in digests:
+            deferring.append(pk)
+        elif found:
+            earlier[found] = pk
+    fields = ("state", "finished_at", "counts", "results_digest", "results")
+    digest = _Given(lambda run: digests[run.pk])
     _update_rows(
         ValidationRun,
-        runs,
-        ("state", "finished_at", "counts", "results"),
-        given={"results": lambda run: results_json[run.pk]},
+        [run for run in runs if digests[run.pk] not in earlier],
+        fields,
+        given={"results_digest": digest, "results": _Given(lambda run: results_json[run.pk])},
     )
-    holder = ValidationRun.objects.filter(pk=OuterRef("superseded_by_id"))
-    ValidationRun.objects.filter(
-        superseded_by__in=[run.pk for run in runs], state=RunState.DONE
-    ).update(counts=Subquery(holder.values("counts")), results=Subquery(holder.values("results")))
+    quote = connection.ops.quote_name
+    table, key = quote(ValidationRun._meta.db_table), quote(str(ValidationRun._meta.pk.column))
+    _update_rows(
+        ValidationRun,
+        [run for run in runs if digests[run.pk] in earlier],
+        fields,
+        given={
+            "results_digest": digest,
+            "results": _Given(
+                lambda run: earlier[digests[run.pk]],
+                f"(SELECT earlier.results FROM {table} AS earlier WHERE earlier.{key} = %s)",  # noqa: S608
+                "bigint",
+            ),
+        },
+    )
+    if deferring:
+        holder = ValidationRun.objects.filter(pk=OuterRef("superseded_by_id"))
+        ValidationRun.objects.filter(pk__in=deferring).update(
+            counts=Subquery(holder.values("counts")),
+            results=Subquery(holder.values("results")),
+            results_digest=Subquery(holder.values("results_digest")),
+        )
 
 
 def _record_history(pin_ids: Sequence[int]) -> None:
@@ -1069,12 +1115,23 @@ def _record_history(pin_ids: Sequence[int]) -> None:
             )
 
 
+@dataclass(frozen=True)
+class _Given:
+    """A field's new value, for :func:`_update_rows`, as the database takes it: ``of(row)`` is
+    the one parameter of ``sql`` (``%s``: the value itself), of the database type
+    ``db_type`` (the field's own if ``None``)."""
+
+    of: Callable[[Any], Any]
+    sql: str = "%s"
+    db_type: str | None = None
+
+
 def _update_rows(
     model: type[Model],
     rows: Sequence[_M],
     names: Sequence[str],
     *,
-    given: Mapping[str, Callable[[_M], Any]] | None = None,
+    given: Mapping[str, _Given] | None = None,
 ) -> None:
     """Write these fields of these rows, each row its own values, in one statement.
 
@@ -1082,8 +1139,8 @@ def _update_rows(
     for thousands of pins. On PostgreSQL: one ``UPDATE ... FROM (VALUES ...)``, planned once
     (an ``executemany`` has the server parse and plan each row's statement: two to three
     times slower for thousands of rows); elsewhere (SQLite, in the process) one statement
-    run for every row with ``executemany``. ``given``: fields whose database value is
-    already at hand (JSON text, say), and how to get it from a row."""
+    run for every row with ``executemany``. ``given``: fields whose value is not the row's
+    attribute (JSON already encoded, a value copied from another row)."""
     if not rows:
         return
     given = given or {}
@@ -1093,7 +1150,7 @@ def _update_rows(
     quote = connection.ops.quote_name
     parameters = [
         [
-            given[field.name](row)
+            given[field.name].of(row)
             if field.name in given
             else field.get_db_prep_save(getattr(row, field.attname), connection)
             for field in fields
@@ -1101,32 +1158,38 @@ def _update_rows(
         + [row.pk]
         for row in rows
     ]
+    sql = {field.name: given[field.name].sql if field.name in given else "%s" for field in fields}
     table, key = quote(meta.db_table), quote(str(pk.column))
     with connection.cursor() as cursor:
         if connection.vendor != "postgresql":
-            assignments = ", ".join(f"{quote(str(field.column))} = %s" for field in fields)
+            assignments = ", ".join(
+                f"{quote(str(field.column))} = {sql[field.name]}" for field in fields
+            )
             cursor.executemany(
                 f"UPDATE {table} SET {assignments} WHERE {key} = %s",  # noqa: S608 - model names
                 parameters,
             )
             return
-        columns = [*fields, pk]
-        names_in_values = [f"v{number}" for number in range(len(columns))]
-        row_marks = (
-            "(" + ", ".join(f"CAST(%s AS {column.db_type(connection)})" for column in columns) + ")"
-        )
+        types = [
+            given[field.name].db_type or field.db_type(connection)
+            if field.name in given
+            else field.db_type(connection)
+            for field in fields
+        ] + [pk.db_type(connection)]
+        values = [f"v{number}" for number in range(len(types))]
+        row_marks = "(" + ", ".join(f"CAST(%s AS {db_type})" for db_type in types) + ")"
         assignments = ", ".join(
-            f"{quote(str(field.column))} = v.{name}"
-            for field, name in zip(fields, names_in_values, strict=False)
+            f"{quote(str(field.column))} = {sql[field.name].replace('%s', f'v.{value}')}"
+            for field, value in zip(fields, values, strict=False)
         )
         # At most 65,535 parameters a statement (the protocol's limit with server-side binding).
-        size = max(1, 65535 // len(columns))
+        size = max(1, 65535 // len(types))
         for start in range(0, len(parameters), size):
             some = parameters[start : start + size]
             cursor.execute(
                 f"UPDATE {table} SET {assignments} "  # noqa: S608 - names from the model
                 f"FROM (VALUES {', '.join([row_marks] * len(some))}) "
-                f"AS v({', '.join(names_in_values)}) WHERE {table}.{key} = v.{names_in_values[-1]}",
+                f"AS v({', '.join(values)}) WHERE {table}.{key} = v.{values[-1]}",
                 [value for row in some for value in row],
             )
 

@@ -165,6 +165,30 @@ def test_online_findings_are_replaced_and_offline_ones_kept(world: World) -> Non
     assert run.counts["valid"] == 2 and run.counts["invalid"] == 1
 
 
+def test_a_run_that_finds_what_the_run_before_found_stores_the_same_results(
+    world: World,
+) -> None:
+    chem = world.repositories["chempipe-plugins"]
+    hotfix = chem.commit("hotfix")
+    pins = four_pins(world)[:3]
+    pins[2].commit_sha = hotfix
+    release = store("1.4", pins)
+    first = validate_release_now(release, requested_by="zoë")
+    second = validate_release_now(release, requested_by="zoë")  # nothing changed
+    chem.move_tag("v3.1.0", hotfix)
+    third = validate_release_now(release, requested_by="zoë")
+
+    stored = ValidationRun.objects.in_bulk([first.pk, second.pk, third.pk])
+    assert stored[second.pk].results == stored[first.pk].results == first.results
+    assert second.results == first.results
+    assert stored[second.pk].counts == first.counts
+    assert stored[second.pk].results_digest == stored[first.pk].results_digest != ""
+    # The tag moved: other results, stored as found.
+    assert stored[third.pk].results == third.results != first.results
+    assert (third.results[2]["state"], third.results[2]["commit"]) == ("valid", hotfix)
+    assert stored[third.pk].results_digest not in ("", stored[first.pk].results_digest)
+
+
 def test_a_pin_without_url_stays_unchecked(world: World, settings) -> None:
     settings.REGISTRY_GIT_URL_TEMPLATE = None
     release = store("1.4", four_pins(world)[:1])
