@@ -62,9 +62,10 @@ class ValidationRun(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     counts = models.JSONField(default=empty_counts, blank=True, help_text="Pins per state.")
     results = models.JSONField(default=list, blank=True, help_text="Each pin's result.")
-    # SHA-256 of ``results`` as the run wrote them (compact JSON): a later run of the release
-    # whose results are the same (nothing changed, the common case) copies them from this one
-    # in the database instead of sending and parsing them again (releases.validation.runs).
+    # A digest of ``results`` (their JSON, keys sorted) on the run that wrote them: a later
+    # run of the release with the same results (nothing changed, the common case) copies
+    # them from this one in the database instead of sending and parsing them again, and
+    # keeps no digest of its own (releases.validation.runs._finish).
     results_digest = models.CharField(max_length=64, blank=True, editable=False)
     error = models.TextField(blank=True, help_text="Why the run failed.")
     task_id = models.CharField(max_length=64, blank=True)
@@ -101,7 +102,12 @@ class ValidationRun(models.Model):
                 condition=models.Q(superseded_by__isnull=False),
                 name="validationrun_superseded_by",
             ),
-            models.Index(fields=["results_digest"], name="validationrun_results_digest"),
+            # Partial: only the runs that wrote their results have a digest.
+            models.Index(
+                fields=["results_digest"],
+                condition=~models.Q(results_digest=""),
+                name="validationrun_results_digest",
+            ),
         ]
         constraints = [
             models.CheckConstraint(
