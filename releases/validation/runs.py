@@ -11,8 +11,10 @@ A run is carried out in three steps:
 2. **gather** (no transaction): the distinct repository URLs are read first (a few rows) and
    listed, one ``ls-remote`` each, at bounded concurrency, WHILE the pins are read (with their
    findings and their release's revision) and the package index is asked (one lookup per
-   distinct version); then every pin is judged from those answers
-   (:mod:`releases.validation.online`), and a pin whose commit changed since it was created
+   distinct version); each remote's pins are judged as its answer comes
+   (:mod:`releases.validation.checks`), and what the result makes of each pin (its findings
+   and state, its entry in the run's results and that entry's JSON) is computed then, while
+   the other remotes are still listed; a pin whose commit changed since it was created
    (``previous_commit_sha``, kept by :mod:`releases.pin_state` on every write path) is checked
    to descend from its previous commit in a cached blobless clone (backport safety).
 3. **record**, all releases of the call in ONE ``changes.batch(changes.VALIDATION, ...)``
@@ -22,12 +24,16 @@ A run is carried out in three steps:
    the ones judged are written (a result about values a pin no longer has is dropped). Each
    pin's online findings replace its earlier ones
    (:func:`releases.pin_state.with_online_findings`); the pins whose findings or state
-   changed are written with one prepared ``executemany`` and their history records; every
-   judged pin gets the new ``validated_at`` in one UPDATE (no history: only the time of the
-   check is new); each run becomes ``done`` with its counts and results, if this execution
-   still owns it. The batch bumps the revision of each release whose pins' results changed
-   once and sends one ``release_changed`` for it (source ``"validation"``, actor the run's
-   ``requested_by``).
+   changed are written with one statement and their history records copied by the database;
+   every judged pin gets the new ``validated_at`` in one UPDATE (no history: only the time of
+   the check is new); each run becomes ``done`` with its counts and results, if this
+   execution still owns it, in one statement (results the same as ones a run of the release
+   wrote before are copied from its row, not sent again). The batch bumps the revision of
+   each release whose pins' results changed once and sends one ``release_changed`` for it
+   (source ``"validation"``, actor the run's ``requested_by``).
+
+The cyclic garbage collector is paused while runs are carried out (see
+:func:`_collector_paused`).
 
 A worker that dies leaves its runs ``running``: while a run is carried out its heartbeat is
 written every ``REGISTRY_VALIDATION_HEARTBEAT`` seconds, and :func:`recover_stale_runs` (a
@@ -634,8 +640,9 @@ class _Judged:
     its release, its online findings, the commit its tag resolves to); the findings and state
     it gives the pin (:func:`releases.pin_state.with_online_findings`) and whether they are
     new; and the pin's entry in its run's ``results``, and that entry as JSON (what the run's
-    row stores). Kept for every pin until the run is recorded, so it holds no more objects
-    than it must (thousands of them outlive the collector's young generations)."""
+    row stores). Kept for every pin until the run is recorded, so it holds little more than
+    that: the check and the full result are made again only for the rare pin that needs
+    them (:meth:`result`)."""
 
     stored: _Stored
     index: int
