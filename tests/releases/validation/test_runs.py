@@ -374,6 +374,7 @@ def test_the_history_of_a_run_holds_each_changed_pin_as_the_run_left_it(
     before = RepositoryPin.history.count()
 
     run = validate_release_now(release, requested_by="zoë", user=user)
+    assert run.started_at is not None and run.finished_at is not None
 
     fields = [field.attname for field in RepositoryPin._meta.concrete_fields]
     pins = {pin.pk: pin for pin in RepositoryPin.objects.all()}
