@@ -959,6 +959,7 @@ def _record(
             reread.setdefault(pin.release_id, []).append(pin)
         changed: dict[int, _Stored] = {}
         results_json: dict[int, str] = {}
+        no_counts = empty_counts()
         refreshed: list[int] = []
         whole: list[int] = []
         for run in runs:
@@ -969,7 +970,7 @@ def _record(
             else:
                 whole.append(run.release_id)
                 changed_here, results_json[run.pk] = _take_judged(
-                    run, gathered.pins.get(run.release_id, [])
+                    run, gathered.pins.get(run.release_id, []), no_counts
                 )
             if changed_here:
                 with batch.attributed(changes.VALIDATION, user=run.user, actor=run.requested_by):
@@ -1212,10 +1213,13 @@ def _update_rows(
             )
 
 
-def _take_judged(run: ValidationRun, entries: Sequence[_Judged]) -> tuple[list[_Stored], str]:
+def _take_judged(
+    run: ValidationRun, entries: Sequence[_Judged], no_counts: dict[str, int]
+) -> tuple[list[_Stored], str]:
     """:func:`_judge_stored` for a release not written since its pins were read (nearly
-    always): every pin judged as read, its entry in the results made as it was judged."""
-    counts = empty_counts()
+    always): every pin judged as read, its entry in the results made as it was judged.
+    ``no_counts``: :func:`empty_counts`, made once for all runs."""
+    counts = no_counts.copy()
     changed: list[_Stored] = []
     for entry in entries:
         counts[entry.state] = counts.get(entry.state, 0) + 1
