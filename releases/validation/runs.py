@@ -992,7 +992,7 @@ def _record(
         if changed:
             _update_rows(RepositoryPin, list(changed.values()), ("findings", "validation_state"))
             _record_history(sorted(changed))
-        _finish(runs, results_json)
+        _finish(runs, results_json, now)
     return runs
 
 
@@ -1018,11 +1018,14 @@ def _still_judged(
     return out
 
 
-def _finish(runs: Sequence[ValidationRun], results_json: dict[int, str]) -> None:
-    """Store the runs' state, finish time, counts and results; the runs that deferred to them
-    (superseded, see :func:`_claim`) take the same counts and results. ``results_json``:
-    each run's results as JSON, joined from its entries serialised as their pins were
-    judged (so no JSON of thousands of entries is encoded after the last answer).
+def _finish(
+    runs: Sequence[ValidationRun], results_json: dict[int, str], finished_at: datetime
+) -> None:
+    """Store the runs as done at ``finished_at``, with their counts and results; the runs that
+    deferred to them (superseded, see :func:`_claim`) take the same counts and results.
+    ``results_json``: each run's results as JSON, joined from its entries serialised as
+    their pins were judged (so no JSON of thousands of entries is encoded after the last
+    answer).
 
     Results the same as ones a run of the release wrote before (nothing changed since: the
     common case) are copied from that run's row by the database, not sent and parsed again
@@ -1061,21 +1064,24 @@ def _finish(runs: Sequence[ValidationRun], results_json: dict[int, str]) -> None
     def written_by(run: ValidationRun) -> int | None:
         return earlier.get((run.release_id, digests[run.pk]))
 
+    done = {"state": RunState.DONE, "finished_at": finished_at}
     _update_rows(
         ValidationRun,
         [run for run in runs if written_by(run) is None],
-        ("state", "finished_at", "counts", "results_digest", "results"),
+        ("counts", "results_digest", "results"),
         given={
             "results_digest": _Given(lambda run: digests[run.pk]),
             "results": _Given(lambda run: results_json[run.pk]),
         },
+        same=done,
     )
     quote = connection.ops.quote_name
     table, key = quote(ValidationRun._meta.db_table), quote(str(ValidationRun._meta.pk.column))
     _update_rows(
         ValidationRun,
         [run for run in runs if written_by(run) is not None],
-        ("state", "finished_at", "counts", "results"),
+        ("counts", "results"),
+        same=done,
         given={
             "results": _Given(
                 written_by,
@@ -1151,6 +1157,7 @@ def _update_rows(
     names: Sequence[str],
     *,
     given: Mapping[str, _Given] | None = None,
+    same: Mapping[str, Any] | None = None,
 ) -> None:
     """Write these fields of these rows, each row its own values, in one statement.
 
@@ -1159,12 +1166,16 @@ def _update_rows(
     (an ``executemany`` has the server parse and plan each row's statement: two to three
     times slower for thousands of rows); elsewhere (SQLite, in the process) one statement
     run for every row with ``executemany``. ``given``: fields whose value is not the row's
-    attribute (JSON already encoded, a value copied from another row)."""
+    attribute (JSON already encoded, a value copied from another row); ``same``: fields
+    given one value for every row."""
     if not rows:
         return
     given = given or {}
+    same = same or {}
     meta = model._meta
     fields: list[Field[Any, Any]] = [meta.get_field(name) for name in names]  # type: ignore[misc]
+    shared: list[Field[Any, Any]] = [meta.get_field(name) for name in same]  # type: ignore[misc]
+    shared_values = [field.get_db_prep_save(same[field.name], connection) for field in shared]
     pk = meta.pk
     quote = connection.ops.quote_name
     parameters = [
@@ -1182,11 +1193,12 @@ def _update_rows(
     with connection.cursor() as cursor:
         if connection.vendor != "postgresql":
             assignments = ", ".join(
-                f"{quote(str(field.column))} = {sql[field.name]}" for field in fields
+                [f"{quote(str(field.column))} = %s" for field in shared]
+                + [f"{quote(str(field.column))} = {sql[field.name]}" for field in fields]
             )
             cursor.executemany(
                 f"UPDATE {table} SET {assignments} WHERE {key} = %s",  # noqa: S608 - model names
-                parameters,
+                [shared_values + row for row in parameters],
             )
             return
         types = [
@@ -1198,18 +1210,24 @@ def _update_rows(
         values = [f"v{number}" for number in range(len(types))]
         row_marks = "(" + ", ".join(f"CAST(%s AS {db_type})" for db_type in types) + ")"
         assignments = ", ".join(
-            f"{quote(str(field.column))} = {sql[field.name].replace('%s', f'v.{value}')}"
-            for field, value in zip(fields, values, strict=False)
+            [
+                f"{quote(str(field.column))} = CAST(%s AS {field.db_type(connection)})"
+                for field in shared
+            ]
+            + [
+                f"{quote(str(field.column))} = {sql[field.name].replace('%s', f'v.{value}')}"
+                for field, value in zip(fields, values, strict=False)
+            ]
         )
         # At most 65,535 parameters a statement (the protocol's limit with server-side binding).
-        size = max(1, 65535 // len(types))
+        size = max(1, (65535 - len(shared)) // len(types))
         for start in range(0, len(parameters), size):
             some = parameters[start : start + size]
             cursor.execute(
                 f"UPDATE {table} SET {assignments} "  # noqa: S608 - names from the model
                 f"FROM (VALUES {', '.join([row_marks] * len(some))}) "
                 f"AS v({', '.join(values)}) WHERE {table}.{key} = v.{values[-1]}",
-                [value for row in some for value in row],
+                shared_values + [value for row in some for value in row],
             )
 
 
