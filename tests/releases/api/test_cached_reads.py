@@ -376,11 +376,18 @@ def test_the_lists_compiled_query_serves_every_page_and_data_change(reader: APIC
 
 
 def test_an_unchanged_list_is_answered_without_a_query(
-    reader: APIClient, django_assert_num_queries: Any
+    reader: APIClient, django_assert_num_queries: Any, redis_url: str, settings: Any
 ) -> None:
     """While no change commits, a worker answers the unfiltered list and a manifest from what
     it kept (the stamp read with the token in one Redis round trip); a committed change is
     seen (and, through every write path, by the tests above)."""
+    # Redis as the shared cache, as in production (without REDIS_URL the settings use
+    # Django's per-process cache, under which nothing is kept).
+    settings.CACHES = {
+        **settings.CACHES,
+        "default": {"BACKEND": "config.cache.ForgivingRedisCache", "LOCATION": redis_url},
+    }
+    revision_cache.clear()
     import_text(RELEASE_1_4)
     first = reader.get("/api/releases/").content
     with django_assert_num_queries(0):
