@@ -73,6 +73,16 @@ def postgresql_away_for_others() -> Iterator[None]:
             admin.execute(f"ALTER DATABASE {name} WITH ALLOW_CONNECTIONS true")
 
 
+def pages_created(notion: Any) -> int:
+    return int(notion.server.count("POST", "/v1/pages"))
+
+
+def assert_every_page_made_once(notion: Any) -> None:
+    assert len(notion.pins()) == PINS  # fails on two live pages with one key
+    assert len(notion.releases()) == 1
+    assert pages_created(notion) == PINS + 1
+
+
 def test_a_sync_slower_than_its_claim_keeps_its_release_from_a_second_sender(
     notion: Any,
     broker: OwnRedis,  # noqa: F811
@@ -83,7 +93,7 @@ def test_a_sync_slower_than_its_claim_keeps_its_release_from_a_second_sender(
     release_id = queued_release("7.0", settings, notion.server.token)
 
     def created() -> int:
-        return int(notion.server.count("POST", "/v1/pages"))
+        return pages_created(notion)
 
     # A hold of 1.5 s on a sync of about 6 s (300 pages at 50 requests a second).
     worker = start_worker(
@@ -109,9 +119,7 @@ def test_a_sync_slower_than_its_claim_keeps_its_release_from_a_second_sender(
     finally:
         kill(worker)
 
-    assert len(notion.pins()) == PINS  # fails on two live pages with one key
-    assert len(notion.releases()) == 1
-    assert created() == PINS + 1
+    assert_every_page_made_once(notion)
 
 
 def test_a_worker_cut_off_from_postgresql_mid_sync_hands_its_claim_to_its_retry(
@@ -124,7 +132,7 @@ def test_a_worker_cut_off_from_postgresql_mid_sync_hands_its_claim_to_its_retry(
     release_id = queued_release("7.1", settings, notion.server.token)
 
     def created() -> int:
-        return int(notion.server.count("POST", "/v1/pages"))
+        return pages_created(notion)
 
     # A hold of ten minutes: only giving it up, or handing it on, lets the rest go out soon.
     worker = start_worker(
@@ -149,10 +157,8 @@ def test_a_worker_cut_off_from_postgresql_mid_sync_hands_its_claim_to_its_retry(
     finally:
         kill(worker)
 
-    assert len(notion.pins()) == PINS  # fails on two live pages with one key
-    assert len(notion.releases()) == 1
     # Not one page made twice: pages made but not written down were found again by key.
-    assert created() == PINS + 1
+    assert_every_page_made_once(notion)
 
 
 def test_a_worker_that_loses_redis_mid_sync_gives_its_claim_up(
@@ -165,7 +171,7 @@ def test_a_worker_that_loses_redis_mid_sync_gives_its_claim_up(
     release_id = queued_release("7.2", settings, notion.server.token)
 
     def created() -> int:
-        return int(notion.server.count("POST", "/v1/pages"))
+        return pages_created(notion)
 
     worker = start_worker(
         notion,
