@@ -109,8 +109,7 @@ class _PinRow(NamedTuple):
     url: str
 
 
-#: A pin's stored values as the manifests read them (the gate's digest reads them too).
-PIN_COLUMNS = (
+_PIN_COLUMNS = (
     "release_id",
     "pk",
     "repository__name",
@@ -143,7 +142,7 @@ def load_manifests(versions: Iterable[str] | None = None) -> list[Manifest]:
         links = links.filter(pin__release_id__in=ids)
         deployments = deployments.filter(release_id__in=ids)
     pins_of: dict[int, list[_PinRow]] = {release.pk: [] for release in releases}
-    for row in pins.values_list(*PIN_COLUMNS):
+    for row in pins.values_list(*_PIN_COLUMNS):
         pins_of[row[0]].append(_PinRow._make(row))
     depends_on: dict[int, list[str]] = {}
     for pin_id, name in links.values_list("pin_id", "depends_on__repository__name"):

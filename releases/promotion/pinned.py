@@ -7,7 +7,6 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from ..exporting import PIN_COLUMNS
 from ..models import RepositoryPin
 from .rules import PinnedContent, pins_digest
 
@@ -38,7 +37,13 @@ def pin_facts(release_ids: Iterable[int]) -> dict[int, list[PinFacts]]:
         RepositoryPin.objects.filter(release_id__in=list(release_ids))
         .order_by("release_id", "position", "pk", "dependency_links__position")
         .values_list(
-            *PIN_COLUMNS,
+            "release_id",
+            "pk",
+            "repository__name",
+            "tag",
+            "commit_sha",
+            "package_version",
+            "url",
             "validation_state",
             "validated_at",
             "dependency_links__depends_on__repository__name",
