@@ -214,13 +214,31 @@ def validate_releases_now(
     concurrency = concurrency or int(
         getattr(settings, "REGISTRY_VALIDATION_CONCURRENCY", DEFAULT_CONCURRENCY)
     )
+    releases = list(releases)
     with _collector_paused():
-        runs, claimed, listing = _create_claimed(
-            list(releases),
+        # The listing of the remotes starts first, outside the transaction that creates the
+        # runs (which overlaps with it): the remotes of the releases no live run is
+        # validating, as the transaction will find them (a release taken meanwhile costs one
+        # listing in vain; one released meanwhile has its remotes listed by the gathering).
+        listing: _Listing | None = None
+        try:
+            listing = _start_listing(
+                sorted({release.pk for release in releases}),
+                policy,
+                concurrency,
+                held_after=timezone.now(),
+            )
+        except DatabaseError:
+            raise
+        except Exception:
+            # A setting the URLs need is wrong, say: the gathering meets it again and fails
+            # the runs with it.
+            logger.debug("listing not started early", exc_info=True)
+        runs, claimed = _create_claimed(
+            releases,
             requested_by=requested_by,
             user=user if getattr(user, "pk", None) else None,
             attempt=attempt,
-            listing=lambda release_ids: _start_listing(release_ids, policy, concurrency),
         )
         return _carry_out(
             [run.pk for run in runs],
@@ -461,13 +479,9 @@ def _create_claimed(
     requested_by: str,
     user: Any,
     attempt: str,
-    listing: Callable[[Sequence[int]], _Listing],
-) -> tuple[list[ValidationRun], list[ValidationRun], _Listing | None]:
+) -> tuple[list[ValidationRun], list[ValidationRun]]:
     """A run per release, created as :func:`_claim` would leave it: running under
-    ``attempt``, or superseded by a live run of its release. Every run, the claimed, and the
-    listing of their remotes, started (by ``listing``) as soon as they are known, so that
-    writing the runs overlaps with it (``None`` if it could not start: the gathering starts
-    it again and fails the runs with the reason)."""
+    ``attempt``, or superseded by a live run of its release. Every run, and the claimed."""
     now = timezone.now()
     with transaction.atomic():
         release_ids = sorted({release.pk for release in releases})
@@ -482,19 +496,6 @@ def _create_claimed(
             .order_by("pk")
             .values_list("release_id", "pk")
         )
-        # Which releases this call validates (the first run of each release not held by a
-        # live run), known before any run is built: their listing starts at once.
-        taken = sorted(set(release_ids) - holders.keys())
-        started: _Listing | None = None
-        if taken:
-            try:
-                started = listing(taken)
-            except DatabaseError:
-                raise  # the transaction is broken: nothing is created
-            except Exception:
-                # A setting the URLs need is wrong, say: the gathering meets it again and
-                # fails the runs with it.
-                logger.debug("listing not started early", exc_info=True)
         claimed: list[ValidationRun] = []
         later: list[ValidationRun] = []  # a release named twice: superseded by its first run
         runs: list[ValidationRun] = []
@@ -522,7 +523,7 @@ def _create_claimed(
             for run in later:
                 run.superseded_by_id = by_release[run.release_id]
             ValidationRun.objects.bulk_create(later)
-    return runs, claimed, started
+    return runs, claimed
 
 
 def _release(runs: Sequence[ValidationRun], attempt: str) -> None:
@@ -708,11 +709,14 @@ def _result_entry(
 
 @dataclass
 class _Gathered:
-    """Every pin of the claimed runs' releases as read, judged; and each release's revision
-    when it was read (recording trusts the read while the revision is the same)."""
+    """Every pin of the claimed runs' releases as read, judged; each release's revision
+    when it was read (recording trusts the read while the revision is the same); and the
+    runs of those releases that wrote results, by release and digest (read while the
+    remotes were being listed: :func:`_finish` copies their results)."""
 
     pins: dict[int, list[_Judged]]
     revisions: dict[int, int]
+    earlier: dict[tuple[int, str], int]
 
 
 class _Urls:
@@ -782,16 +786,27 @@ class _Listing:
     answers: Iterator[tuple[str, RemoteAnswer]]
 
 
-def _start_listing(release_ids: Sequence[int], policy: GitPolicy, concurrency: int) -> _Listing:
+def _start_listing(
+    release_ids: Sequence[int],
+    policy: GitPolicy,
+    concurrency: int,
+    *,
+    held_after: datetime | None = None,
+) -> _Listing:
     """Read the distinct remote URLs of these releases' pins (a few rows) and start listing
-    them, one ``ls-remote`` each."""
+    them, one ``ls-remote`` each. ``held_after``: leave out the releases a run alive at that
+    moment is validating (:func:`_alive`)."""
     urls = _Urls()
     remotes: list[str] = []
+    pins = RepositoryPin.objects.filter(release_id__in=list(release_ids))
+    if held_after is not None:
+        pins = pins.exclude(
+            release_id__in=ValidationRun.objects.filter(
+                Q(release_id__in=list(release_ids)) & _alive(held_after)
+            ).values("release_id")
+        )
     for name, url, git_url in (
-        RepositoryPin.objects.filter(release_id__in=list(release_ids))
-        .order_by()
-        .values_list("repository__name", "url", "repository__git_url")
-        .distinct()
+        pins.order_by().values_list("repository__name", "url", "repository__git_url").distinct()
     ):
         remote = urls(name, url, git_url)
         if remote is not None and remote not in remotes:
@@ -831,6 +846,7 @@ def _gather(
         by_url.setdefault(urls(pin.name, pin.url, pin.git_url), []).append(position)
         stored.append(pin)
         indexes.append(position - starts[pin.release_id])
+    earlier = _written_results(release_ids)
     packages = (
         lookup_packages(
             [_to_check(index, pin, urls) for index, pin in zip(indexes, stored, strict=True)],
@@ -892,7 +908,22 @@ def _gather(
             for (release_id, start), end in zip(starts.items(), ends, strict=True)
         },
         revisions,
+        earlier,
     )
+
+
+def _written_results(release_ids: Sequence[int]) -> dict[tuple[int, str], int]:
+    """The runs of these releases that wrote their results, by release and digest (each
+    distinct result of a release has one: a few rows per release)."""
+    return {
+        (release_id, digest): pk
+        for pk, release_id, digest in ValidationRun.objects.filter(
+            release_id__in=list(release_ids), state=RunState.DONE
+        )
+        .exclude(results_digest="")
+        .order_by()
+        .values_list("pk", "release_id", "results_digest")
+    }
 
 
 def _with_backports(
@@ -936,20 +967,31 @@ def _record(
     ``release_changed``) per release whose pins' results changed. Returns the runs this
     execution still owned (a run taken over by another execution is left to it)."""
     now = timezone.now()
-    release_ids = sorted({run.release_id for run in runs})
     first = runs[0]
     with changes.batch(changes.VALIDATION, user=first.user, actor=first.requested_by) as batch:
-        revisions = dict(
-            Release.objects.select_for_update()
-            .filter(pk__in=release_ids)
-            .order_by("pk")
-            .values_list("pk", "revision")
-        )
-        owned = set(
-            ValidationRun.objects.select_for_update()
-            .filter(pk__in=[run.pk for run in runs], state=RunState.RUNNING, attempt=attempt)
-            .values_list("pk", flat=True)
-        )
+        # The runs this execution still owns and the runs that deferred to them (superseded,
+        # see _claim), locked with their releases (in release order, as every writer of a
+        # release locks it), and each release's revision: one read. A run taken over by
+        # another execution is left to it, and its release untouched. No run can defer to
+        # these once their releases are locked.
+        run_ids = [run.pk for run in runs]
+        revisions: dict[int, int] = {}
+        owned: set[int] = set()
+        deferring: dict[int, int] = {}
+        for pk, release_id, revision, deferred_to in (
+            ValidationRun.objects.select_for_update()  # of both tables: the run and release
+            .filter(
+                Q(pk__in=run_ids, state=RunState.RUNNING, attempt=attempt)
+                | Q(superseded_by__in=run_ids, state=RunState.DONE)
+            )
+            .order_by("release_id", "pk")
+            .values_list("pk", "release_id", "release__revision", "superseded_by_id")
+        ):
+            if deferred_to is None:
+                owned.add(pk)
+                revisions[release_id] = revision
+            else:
+                deferring[pk] = deferred_to
         runs = [run for run in runs if run.pk in owned]
         # A release written since its pins were read (its revision moved on): read again, and
         # judge only the pins whose values are still the ones judged.
@@ -992,7 +1034,10 @@ def _record(
         if changed:
             _update_rows(RepositoryPin, list(changed.values()), ("findings", "validation_state"))
             _record_history(sorted(changed))
-        _finish(runs, results_json, now)
+        _finish(runs, results_json, now, gathered.earlier)
+        _pass_on(
+            [pk for pk, deferred_to in deferring.items() if deferred_to in owned],
+        )
     return runs
 
 
@@ -1019,10 +1064,12 @@ def _still_judged(
 
 
 def _finish(
-    runs: Sequence[ValidationRun], results_json: dict[int, str], finished_at: datetime
+    runs: Sequence[ValidationRun],
+    results_json: dict[int, str],
+    finished_at: datetime,
+    earlier: Mapping[tuple[int, str], int],
 ) -> None:
-    """Store the runs as done at ``finished_at``, with their counts and results; the runs that
-    deferred to them (superseded, see :func:`_claim`) take the same counts and results.
+    """Store the runs as done at ``finished_at``, with their counts and results.
     ``results_json``: each run's results as JSON, joined from its entries serialised as
     their pins were judged (so no JSON of thousands of entries is encoded after the last
     answer).
@@ -1030,44 +1077,57 @@ def _finish(
     Results the same as ones a run of the release wrote before (nothing changed since: the
     common case) are copied from that run's row by the database, not sent and parsed again
     (on PostgreSQL, 200 runs of 20 pins took 20 ms to send, parse and store, 3 ms to copy).
-    A run that writes results keeps their digest (``results_digest``), so each distinct
-    result of a release has one such run; one that copies them keeps none. The run copied
-    from belongs to a release the record holds locked: it cannot go away meanwhile."""
+    ``earlier``: those runs, by release and digest, read while the remotes were listed
+    (:func:`_written_results`); one that has gone since (deleted) is not copied from, the
+    results are written instead. A run that writes results keeps their digest
+    (``results_digest``), so each distinct result of a release has one such run; one that
+    copies them keeps none."""
     if not runs:
         return
     digests = {
         run.pk: hashlib.blake2b(results_json[run.pk].encode(), digest_size=16).hexdigest()
         for run in runs
     }
-    # In one read: the runs of these releases that wrote the same results, and the runs
-    # that deferred to these.
-    earlier: dict[tuple[int, str], int] = {}
-    deferring: list[int] = []
-    for pk, release_id, found, deferred_to in (
-        ValidationRun.objects.filter(
-            Q(
-                release_id__in={run.release_id for run in runs},
-                results_digest__in=set(digests.values()),
-            )
-            & ~Q(results_digest="")
-            | Q(superseded_by__in=list(digests)),
-            state=RunState.DONE,
-        )
-        .order_by()
-        .values_list("pk", "release_id", "results_digest", "superseded_by_id")
-    ):
-        if deferred_to in digests:
-            deferring.append(pk)
-        else:
-            earlier[release_id, found] = pk
 
     def written_by(run: ValidationRun) -> int | None:
         return earlier.get((run.release_id, digests[run.pk]))
 
     done = {"state": RunState.DONE, "finished_at": finished_at}
+    copying = [run for run in runs if written_by(run) is not None]
+    writing = [run for run in runs if written_by(run) is None]
+    if copying:
+        quote = connection.ops.quote_name
+        table, key = quote(ValidationRun._meta.db_table), quote(str(ValidationRun._meta.pk.column))
+        copied = _update_rows(
+            ValidationRun,
+            copying,
+            ("counts", "results"),
+            same=done,
+            given={
+                "results": _Given(
+                    written_by,
+                    f"(SELECT earlier.results FROM {table} AS earlier "  # noqa: S608
+                    f"WHERE earlier.{key} = %s)",
+                    "bigint",
+                ),
+            },
+            only_if=_Given(
+                written_by,
+                f"EXISTS (SELECT 1 FROM {table} AS earlier WHERE earlier.{key} = %s)",  # noqa: S608
+                "bigint",
+            ),
+        )
+        if copied < len(copying):
+            # A run copied from was deleted since it was read: those runs are still running.
+            left = set(
+                ValidationRun.objects.filter(
+                    pk__in=[run.pk for run in copying], state=RunState.RUNNING
+                ).values_list("pk", flat=True)
+            )
+            writing += [run for run in copying if run.pk in left]
     _update_rows(
         ValidationRun,
-        [run for run in runs if written_by(run) is None],
+        writing,
         ("counts", "results_digest", "results"),
         given={
             "results_digest": _Given(lambda run: digests[run.pk]),
@@ -1075,24 +1135,13 @@ def _finish(
         },
         same=done,
     )
-    quote = connection.ops.quote_name
-    table, key = quote(ValidationRun._meta.db_table), quote(str(ValidationRun._meta.pk.column))
-    _update_rows(
-        ValidationRun,
-        [run for run in runs if written_by(run) is not None],
-        ("counts", "results"),
-        same=done,
-        given={
-            "results": _Given(
-                written_by,
-                f"(SELECT earlier.results FROM {table} AS earlier WHERE earlier.{key} = %s)",  # noqa: S608
-                "bigint",
-            ),
-        },
-    )
+
+
+def _pass_on(deferring: Sequence[int]) -> None:
+    """The runs that deferred to runs just finished take their counts and results."""
     if deferring:
         holder = ValidationRun.objects.filter(pk=OuterRef("superseded_by_id"))
-        ValidationRun.objects.filter(pk__in=deferring).update(
+        ValidationRun.objects.filter(pk__in=list(deferring)).update(
             counts=Subquery(holder.values("counts")), results=Subquery(holder.values("results"))
         )
 
@@ -1158,8 +1207,10 @@ def _update_rows(
     *,
     given: Mapping[str, _Given] | None = None,
     same: Mapping[str, Any] | None = None,
-) -> None:
-    """Write these fields of these rows, each row its own values, in one statement.
+    only_if: _Given | None = None,
+) -> int:
+    """Write these fields of these rows, each row its own values, in one statement; how
+    many rows were written.
 
     Django's ``bulk_update`` builds a CASE per field and row, which takes seconds of Python
     for thousands of pins. On PostgreSQL: one ``UPDATE ... FROM (VALUES ...)``, planned once
@@ -1167,9 +1218,10 @@ def _update_rows(
     times slower for thousands of rows); elsewhere (SQLite, in the process) one statement
     run for every row with ``executemany``. ``given``: fields whose value is not the row's
     attribute (JSON already encoded, a value copied from another row); ``same``: fields
-    given one value for every row."""
+    given one value for every row; ``only_if``: a condition on each row (its ``sql`` a
+    boolean expression of the row's value), a row that fails it is left as it is."""
     if not rows:
-        return
+        return 0
     given = given or {}
     same = same or {}
     meta = model._meta
@@ -1185,6 +1237,7 @@ def _update_rows(
             else field.get_db_prep_save(getattr(row, field.attname), connection)
             for field in fields
         ]
+        + ([only_if.of(row)] if only_if is not None else [])
         + [row.pk]
         for row in rows
     ]
@@ -1196,17 +1249,23 @@ def _update_rows(
                 [f"{quote(str(field.column))} = %s" for field in shared]
                 + [f"{quote(str(field.column))} = {sql[field.name]}" for field in fields]
             )
+            # The condition's value comes before the key in each row's parameters.
+            condition = f"{only_if.sql} AND " if only_if is not None else ""
             cursor.executemany(
-                f"UPDATE {table} SET {assignments} WHERE {key} = %s",  # noqa: S608 - model names
+                f"UPDATE {table} SET {assignments} WHERE {condition}{key} = %s",  # noqa: S608
                 [shared_values + row for row in parameters],
             )
-            return
-        types = [
-            given[field.name].db_type or field.db_type(connection)
-            if field.name in given
-            else field.db_type(connection)
-            for field in fields
-        ] + [pk.db_type(connection)]
+            return cursor.rowcount
+        types = (
+            [
+                given[field.name].db_type or field.db_type(connection)
+                if field.name in given
+                else field.db_type(connection)
+                for field in fields
+            ]
+            + ([only_if.db_type or "text"] if only_if is not None else [])
+            + [pk.db_type(connection)]
+        )
         values = [f"v{number}" for number in range(len(types))]
         row_marks = "(" + ", ".join(f"CAST(%s AS {db_type})" for db_type in types) + ")"
         assignments = ", ".join(
@@ -1219,16 +1278,22 @@ def _update_rows(
                 for field, value in zip(fields, values, strict=False)
             ]
         )
+        condition = (
+            f" AND {only_if.sql.replace('%s', f'v.{values[-2]}')}" if only_if is not None else ""
+        )
         # At most 65,535 parameters a statement (the protocol's limit with server-side binding).
         size = max(1, (65535 - len(shared)) // len(types))
+        written = 0
         for start in range(0, len(parameters), size):
             some = parameters[start : start + size]
             cursor.execute(
                 f"UPDATE {table} SET {assignments} "  # noqa: S608 - names from the model
                 f"FROM (VALUES {', '.join([row_marks] * len(some))}) "
-                f"AS v({', '.join(values)}) WHERE {table}.{key} = v.{values[-1]}",
+                f"AS v({', '.join(values)}) WHERE {table}.{key} = v.{values[-1]}{condition}",
                 shared_values + [value for row in some for value in row],
             )
+            written += cursor.rowcount
+        return written
 
 
 def _take_judged(

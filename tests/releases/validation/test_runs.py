@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -11,7 +13,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from registry.git.policy import policy_from_settings
+from registry.git.policy import GitPolicy, policy_from_settings
 from releases import changes
 from releases.models import Release, RepositoryPin
 from releases.validation import runs as service
@@ -23,7 +25,7 @@ from releases.validation.runs import (
     request_runs,
     validate_release_now,
 )
-from tests.gitserver import GitDaemon, PackageIndexServer, RecordedGit, RepositoryFolder
+from tests.gitserver import GIT, GitDaemon, PackageIndexServer, RecordedGit, RepositoryFolder
 
 from .runs_world import Pin, World, build_world, eager_tasks, store
 
@@ -191,6 +193,46 @@ def test_a_run_that_finds_what_the_run_before_found_stores_the_same_results(
         False,
         True,
     ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_run_whose_earlier_results_are_deleted_while_it_lists_writes_its_own(
+    world: World, tmp_path
+) -> None:
+    """The runs a run may copy its results from are read while the remotes are listed; one
+    deleted before the run is recorded is not copied from: the run writes its results."""
+    release = store("1.4", four_pins(world)[:3])
+    first = validate_release_now(release, requested_by="zoë")
+    started, go = tmp_path / "started", tmp_path / "go"
+    waiting = tmp_path / "waiting-git"
+    waiting.write_text(
+        f'#!/bin/sh\ntouch "{started}"\n'
+        f'while [ ! -e "{go}" ]; do sleep 0.05; done\nexec "{GIT}" "$@"\n'
+    )
+    waiting.chmod(0o755)
+    policy = GitPolicy.build(schemes=["git"], hosts=["127.0.0.1"], timeout=20, git=str(waiting))
+
+    def delete_meanwhile() -> None:
+        try:
+            while not started.exists():
+                time.sleep(0.02)
+            time.sleep(0.5)  # the run has read the runs it may copy from by now
+            ValidationRun.objects.filter(pk=first.pk).delete()
+        finally:
+            go.touch()
+            connection.close()
+
+    other = threading.Thread(target=delete_meanwhile)
+    other.start()
+    second = validate_release_now(release, requested_by="zoë", policy=policy)
+    other.join()
+
+    assert not ValidationRun.objects.filter(pk=first.pk).exists()
+    stored = ValidationRun.objects.get(pk=second.pk)
+    assert stored.state == "done"
+    assert stored.results == first.results and stored.counts == first.counts
+    assert [entry["state"] for entry in stored.results] == ["valid", "valid", "invalid"]
+    assert stored.results_digest  # written, not copied
 
 
 def test_a_pin_without_url_stays_unchecked(world: World, settings) -> None:
