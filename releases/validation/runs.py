@@ -681,7 +681,7 @@ def _judged(pin: _Stored, index: int, result: PinResult) -> _Judged:
         state,
         changed,
         entry,
-        _compact_json(entry),
+        _entry_json(entry),
     )
 
 
@@ -691,6 +691,21 @@ def _judged(pin: _Stored, index: int, result: PinResult) -> _Judged:
 # digest that finds an earlier run with the same results hashes it). One encoder for all
 # (``json.dumps`` with options builds one per call).
 _compact_json = json.JSONEncoder(separators=(",", ":"), sort_keys=True).encode
+_json_string = json.encoder.encode_basestring_ascii  # what the encoder does to a string
+
+
+def _entry_json(entry: dict[str, Any]) -> str:
+    """:func:`_compact_json` of a pin's entry in its run's results (:func:`_result_entry`),
+    written out directly when it has no findings (most pins): the same text, at a fifth of
+    the cost, for thousands of pins judged while the remotes are listed."""
+    if entry["findings"]:
+        return _compact_json(entry)
+    commit = entry["commit"]
+    return (
+        f'{{"commit":{"null" if commit is None else _json_string(commit)},"findings":[],'
+        f'"path":{_json_string(entry["path"])},"repository":{_json_string(entry["repository"])},'
+        f'"state":{_json_string(entry["state"])}}}'
+    )
 
 
 def _result_entry(
