@@ -84,6 +84,28 @@ class KeepTakenMessagesHidden(bootsteps.StartStopStep):
 app.steps["consumer"].add(KeepTakenMessagesHidden)
 
 
+# Seconds a request waits for the broker to take a task, per attempt (two attempts).
+PUBLISH_TIMEOUT_SECONDS = 2.0
+
+
+def publish_once(task: Any, args: tuple[Any, ...], **options: Any) -> None:
+    """Send ``task`` with one quick try, or raise: for a request or a save that must not
+    wait for a broker that is down (kombu's default is to retry for seconds) or hangs,
+    because something else sends the task later (a sweeper, the stale run recovery). Run
+    at once when tasks run in-process (``task_always_eager``)."""
+    if task.app.conf.task_always_eager:
+        task.apply_async(args, **options)
+        return
+    with task.app.connection_for_write(
+        transport_options={
+            "socket_connect_timeout": PUBLISH_TIMEOUT_SECONDS,
+            "socket_timeout": PUBLISH_TIMEOUT_SECONDS,
+        }
+    ) as connection:
+        connection.ensure_connection(max_retries=1, interval_start=0, interval_step=0)
+        task.apply_async(args, connection=connection, retry=False, **options)
+
+
 _connparams = kombu_redis.Channel._connparams  # type: ignore[attr-defined]
 
 

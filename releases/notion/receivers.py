@@ -15,6 +15,8 @@ from typing import Any
 from django.db import transaction
 from django.dispatch import receiver
 
+from config.celery_app import publish_once
+
 from .. import changes as change_hook
 from ..changes import ReleaseChange
 from ..models import RepositoryPin
@@ -22,9 +24,6 @@ from .models import RELEASE_PAGE, NotionPage
 from .sync import queue_releases
 
 logger = logging.getLogger(__name__)
-
-# Seconds a save waits for the broker to take its Notion task, per attempt (two attempts).
-ENQUEUE_TIMEOUT_SECONDS = 2.0
 
 
 @receiver(change_hook.releases_changed, dispatch_uid="notion-outbox")
@@ -72,22 +71,7 @@ def enqueue(release_id: int) -> None:
     from .tasks import send_release_changes
 
     try:
-        if send_release_changes.app.conf.task_always_eager:
-            send_release_changes.delay(release_id)
-            return
-        # One quick try: a save must not wait for a broker that is down (kombu's default is
-        # to retry for seconds) or hangs; the sweeper sends what this could not.
-        with send_release_changes.app.connection_for_write(
-            transport_options={
-                "socket_connect_timeout": ENQUEUE_TIMEOUT_SECONDS,
-                "socket_timeout": ENQUEUE_TIMEOUT_SECONDS,
-            }
-        ) as connection:
-            connection.ensure_connection(max_retries=1, interval_start=0, interval_step=0)
-            # The stubs omit ``connection``, an option Celery passes on to the publisher.
-            send_release_changes.apply_async(  # type: ignore[call-arg]
-                (release_id,), connection=connection, retry=False
-            )
+        publish_once(send_release_changes, (release_id,))
     except Exception as exc:
         logger.warning(
             "notion: could not enqueue the sync of release %s (the sweeper will send it): %s",

@@ -73,6 +73,7 @@ from django.db.models import CharField, Field, Model, OuterRef, Q, QuerySet, Sub
 from django.db.models.functions import Cast, Coalesce, Concat
 from django.utils import timezone
 
+from config.celery_app import publish_once
 from registry.git.clones import CloneCache, clone_cache_from_settings
 from registry.git.policy import GitPolicy, policy_from_settings
 from registry.git.remote import RemoteTags, iter_remotes
@@ -155,13 +156,30 @@ def request_runs(
 
 
 def enqueue(run_ids: Sequence[int], *, task_id: str | None = None) -> None:
-    """Send the task that carries out these runs, within the validation time limit."""
+    """Send the task that carries out these runs, within the validation time limit. One
+    quick try: a request must not wait for a broker that is down or hangs; the runs stay
+    queued and the stale run recovery sends them again (:func:`recover_stale_runs`)."""
     from .tasks import execute_validation_runs
 
     limit = int(getattr(settings, "REGISTRY_VALIDATION_TIME_LIMIT", 15 * 60))
-    execute_validation_runs.apply_async(
-        (list(run_ids),), task_id=task_id, soft_time_limit=limit, time_limit=limit + 60
-    )
+    options: dict[str, Any] = {
+        "task_id": task_id,
+        "soft_time_limit": limit,
+        "time_limit": limit + 60,
+    }
+    if execute_validation_runs.app.conf.task_always_eager:
+        execute_validation_runs.apply_async((list(run_ids),), **options)
+        return
+    try:
+        publish_once(execute_validation_runs, (list(run_ids),), **options)
+    except Exception as exc:
+        logger.warning(
+            "validation runs %s: not sent to a worker (the stale run recovery sends them "
+            "again within %s s): %s",
+            list(run_ids),
+            getattr(settings, "REGISTRY_VALIDATION_STALE_AFTER", 60),
+            exc,
+        )
 
 
 def live_releases() -> QuerySet[Release]:
@@ -1270,7 +1288,7 @@ def _update_rows(
                 f"UPDATE {table} SET {assignments} WHERE {condition}{key} = %s",  # noqa: S608
                 [shared_values + row for row in parameters],
             )
-            return cursor.rowcount
+            return int(cursor.rowcount)
         types = (
             [
                 given[field.name].db_type or field.db_type(connection)

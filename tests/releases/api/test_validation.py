@@ -11,6 +11,7 @@ from rest_framework.test import APIClient
 from releases.models import Release
 from releases.validation.models import ValidationRun
 from tests.gitserver import GitDaemon, RepositoryFolder, git_daemon, repository_folder  # noqa: F401
+from tests.hanging import HangingServer
 from tests.releases.manifests import RELEASE_1_4, generated_manifest, import_text
 from tests.releases.validation.runs_world import Pin, World, eager_tasks, store
 
@@ -183,3 +184,37 @@ def test_a_run_requested_through_the_api_checks_real_repositories(
         name: result["findings"] for name, result in by_name.items()
     }
     assert detail["validation"]["pins"] == run["counts"]
+
+
+@pytest.mark.git
+def test_a_request_while_the_broker_hangs_is_answered_and_its_run_sent_later(
+    writer: APIClient,
+    reader: APIClient,
+    world: World,
+    settings: Any,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    from celery import current_app
+
+    from releases.validation.runs import recover_stale_runs
+
+    store("2.0", [Pin("pytroll/fogpy", "v2.6.1", world.shas["fogpy v2.6.1"], "2.6.1")])
+    saved = {key: current_app.conf[key] for key in ("broker_url", "task_always_eager")}
+    # Accepts connections, answers nothing: a failover in progress, a half-open connection.
+    with HangingServer() as broker:
+        current_app.conf.update(broker_url=broker.url, task_always_eager=False)
+        try:
+            with broker.watchdog(30), django_capture_on_commit_callbacks(execute=True):
+                response = writer.post("/api/releases/2.0/validate")
+            assert not broker.cut, "the request waited for the broker until the test cut it"
+        finally:
+            current_app.conf.update(saved)
+    assert response.status_code == 202, response.content
+    assert reader.get(response["Location"]).json()["state"] == "queued"
+
+    # Once the run has waited past the stale delay, the recovery (every 30 s) sends it again.
+    settings.REGISTRY_VALIDATION_STALE_AFTER = 0
+    with eager_tasks(), django_capture_on_commit_callbacks(execute=True):
+        assert recover_stale_runs() == [response.json()["id"]]
+    run = reader.get(response["Location"]).json()
+    assert run["state"] == "done" and run["counts"]["valid"] == 1
