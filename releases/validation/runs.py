@@ -80,7 +80,7 @@ from registry.git.remote import RemoteTags, iter_remotes
 from registry.git.urls import pin_url
 from releases import changes
 from releases.manifests.model import Finding
-from releases.models import LIVE_STATUSES, Release, RepositoryPin
+from releases.models import LIVE_STATUSES, Release, RepositoryPin, ValidationState
 from releases.pin_state import with_online_findings
 
 from .checks import PinResult, PinToCheck, RemoteAnswer, judge_pin
@@ -534,14 +534,57 @@ def _create_claimed(
                 run.started_at = now
                 claimed.append(run)
                 first_runs.add(release.pk)
-        first = [run for run in runs if run not in later]
-        ValidationRun.objects.bulk_create(first)
+        _insert_runs([run for run in runs if run not in later])
         if later:
             by_release = {run.release_id: run.pk for run in claimed}
             for run in later:
                 run.superseded_by_id = by_release[run.release_id]
             ValidationRun.objects.bulk_create(later)
     return runs, claimed
+
+
+def _insert_runs(runs: Sequence[ValidationRun]) -> None:
+    """``bulk_create`` these runs (their ids set). On PostgreSQL, runs that differ only by
+    release (the runs one call claims) are one ``INSERT ... SELECT`` over the release ids,
+    every other value sent once: Django's ``bulk_create`` prepares and quotes every value of
+    every row, 10 ms of the main thread for 200 runs, while the remotes are being listed."""
+    meta = ValidationRun._meta
+    release = meta.get_field("release")
+    shared = [
+        field for field in meta.concrete_fields if not field.primary_key and field is not release
+    ]
+
+    def values(run: ValidationRun) -> list[Any]:
+        return [getattr(run, field.attname) for field in shared]
+
+    alike = len(runs) > 1 and connection.vendor == "postgresql"
+    if alike:
+        template = values(runs[0])
+        alike = len({run.release_id for run in runs}) == len(runs) and all(
+            values(run) == template for run in runs
+        )
+    if not alike:
+        ValidationRun.objects.bulk_create(runs)
+        return
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(str(field.column)) for field in [*shared, release])
+    marks = ", ".join(f"CAST(%s AS {field.db_type(connection)})" for field in shared)
+    table, key = quote(meta.db_table), quote(str(meta.pk.column))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} ({columns}) "  # noqa: S608 - names from the model
+            f"SELECT {marks}, release FROM unnest(%s::bigint[]) AS given(release) "
+            f"RETURNING {key}, {quote(str(release.column))}",
+            [
+                field.get_db_prep_save(value, connection)
+                for field, value in zip(shared, template, strict=True)
+            ]
+            + [[run.release_id for run in runs]],
+        )
+        ids = dict((release_id, pk) for pk, release_id in cursor.fetchall())
+    for run in runs:
+        run.pk = ids[run.release_id]
+        run._state.adding, run._state.db = False, connection.alias
 
 
 def _release(runs: Sequence[ValidationRun], attempt: str) -> None:
@@ -680,11 +723,20 @@ class _Judged:
         return PinResult(check, self.online, self.resolved_sha, self.reached)
 
 
+_VALID = str(ValidationState.VALID)
+
+
 def _judged(pin: _Stored, index: int, result: PinResult) -> _Judged:
     """What ``result`` makes of ``pin``, at ``index`` in its release."""
-    findings, state = with_online_findings(
-        pin.findings, [finding.as_dict() for finding in result.findings] if result.findings else ()
-    )
+    if not pin.findings and not result.findings:
+        # A clean pin found clean (most pins of most runs): what with_online_findings makes
+        # of it, without building anything.
+        findings, state = pin.findings, _VALID
+    else:
+        findings, state = with_online_findings(
+            pin.findings,
+            [finding.as_dict() for finding in result.findings] if result.findings else (),
+        )
     changed = state != pin.validation_state or findings != pin.findings
     if not changed:
         findings = pin.findings  # the same values: one list
