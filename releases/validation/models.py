@@ -27,9 +27,13 @@ class RunState(models.TextChoices):
     FAILED = "failed"
 
 
+# The states, once (``ValidationState.values`` builds its list again on every use).
+_STATES = tuple(ValidationState.values)
+
+
 def empty_counts() -> dict[str, int]:
     """Pins per state, every state present (0 when none)."""
-    return dict.fromkeys(ValidationState.values, 0)
+    return dict.fromkeys(_STATES, 0)
 
 
 class ValidationRun(models.Model):
