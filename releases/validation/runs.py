@@ -381,7 +381,7 @@ def fail_runs(
     now = timezone.now()
     with transaction.atomic():
         unfinished = ValidationRun.objects.filter(
-            pk__in=list(run_ids), state__in=(RunState.QUEUED, RunState.RUNNING)
+            pk__any_of=list(run_ids), state__in=(RunState.QUEUED, RunState.RUNNING)
         )
         if attempt is not None:
             unfinished = unfinished.filter(state=RunState.RUNNING, attempt=attempt)
@@ -390,10 +390,10 @@ def fail_runs(
         ids = list(unfinished.values_list("pk", flat=True))
         if not ids:
             return 0
-        ValidationRun.objects.filter(pk__in=ids).update(
+        ValidationRun.objects.filter(pk__any_of=ids).update(
             state=RunState.FAILED, error=message[:2000], finished_at=now
         )
-        ValidationRun.objects.filter(superseded_by__in=ids, state=RunState.DONE).update(
+        ValidationRun.objects.filter(superseded_by__any_of=ids, state=RunState.DONE).update(
             state=RunState.FAILED,
             finished_at=now,
             error=Concat(
@@ -443,7 +443,7 @@ def _claim(run_ids: Sequence[int], attempt: str) -> list[ValidationRun]:
             Release.objects.select_for_update()
             .filter(
                 pk__in=ValidationRun.objects.filter(
-                    pk__in=wanted, state__in=(RunState.QUEUED, RunState.RUNNING)
+                    pk__any_of=wanted, state__in=(RunState.QUEUED, RunState.RUNNING)
                 ).values("release_id")
             )
             .order_by("pk")
@@ -456,8 +456,8 @@ def _claim(run_ids: Sequence[int], attempt: str) -> list[ValidationRun]:
             ValidationRun.objects.select_for_update(of=("self",))
             .select_related("release", "user")
             .filter(
-                Q(pk__in=wanted, state__in=(RunState.QUEUED, RunState.RUNNING))
-                | (Q(release_id__in=release_ids) & _alive(now))
+                Q(pk__any_of=wanted, state__in=(RunState.QUEUED, RunState.RUNNING))
+                | (Q(release_id__any_of=release_ids) & _alive(now))
             )
             .order_by("pk")
         )
@@ -482,7 +482,7 @@ def _claim(run_ids: Sequence[int], attempt: str) -> list[ValidationRun]:
         if superseded:
             _update_rows(ValidationRun, superseded, ("state", "finished_at", "superseded_by"))
         if claimed:
-            ValidationRun.objects.filter(pk__in=[run.pk for run in claimed]).update(
+            ValidationRun.objects.filter(pk__any_of=[run.pk for run in claimed]).update(
                 state=RunState.RUNNING,
                 attempt=attempt,
                 heartbeat_at=now,
@@ -505,12 +505,12 @@ def _create_claimed(
         release_ids = sorted({release.pk for release in releases})
         list(
             Release.objects.select_for_update()
-            .filter(pk__in=release_ids)
+            .filter(pk__any_of=release_ids)
             .order_by("pk")
             .values_list("pk", flat=True)
         )
         holders = dict(
-            ValidationRun.objects.filter(Q(release_id__in=release_ids) & _alive(now))
+            ValidationRun.objects.filter(Q(release_id__any_of=release_ids) & _alive(now))
             .order_by("pk")
             .values_list("release_id", "pk")
         )
@@ -592,7 +592,7 @@ def _release(runs: Sequence[ValidationRun], attempt: str) -> None:
     does it otherwise."""
     try:
         ValidationRun.objects.filter(
-            pk__in=[run.pk for run in runs], state=RunState.RUNNING, attempt=attempt
+            pk__any_of=[run.pk for run in runs], state=RunState.RUNNING, attempt=attempt
         ).update(state=RunState.QUEUED, attempt="")
     except TRANSIENT_ERRORS:
         logger.warning("validation runs %s not given back to the queue", [r.pk for r in runs])
@@ -631,7 +631,7 @@ def _heartbeat(run_ids: Sequence[int], attempt: str) -> Iterator[None]:
         try:
             while not stop.wait(interval):
                 ValidationRun.objects.filter(
-                    pk__in=list(run_ids), state=RunState.RUNNING, attempt=attempt
+                    pk__any_of=list(run_ids), state=RunState.RUNNING, attempt=attempt
                 ).update(heartbeat_at=timezone.now())
         except Exception:
             logger.exception("validation runs %s: heartbeat stopped", list(run_ids))
@@ -838,7 +838,7 @@ def _read_pins(release_ids: Sequence[int], *, lock: bool = False) -> list[tuple[
     The ORM compiles the query; its rows are taken as the database sends them (Django's
     per-row machinery cost more than the rest of reading thousands of pins) and the
     findings' JSON decoded here (``[]``, most pins', without the decoder)."""
-    pins = RepositoryPin.objects.filter(release_id__in=list(release_ids))
+    pins = RepositoryPin.objects.filter(release_id__any_of=list(release_ids))
     if lock:
         pins = pins.select_for_update(of=("self",))
     query = pins.order_by("release_id", "position", "pk").values_list(
@@ -883,11 +883,11 @@ def _start_listing(
     moment is validating (:func:`_alive`)."""
     urls = _Urls()
     remotes: list[str] = []
-    pins = RepositoryPin.objects.filter(release_id__in=list(release_ids))
+    pins = RepositoryPin.objects.filter(release_id__any_of=list(release_ids))
     if held_after is not None:
         pins = pins.exclude(
             release_id__in=ValidationRun.objects.filter(
-                Q(release_id__in=list(release_ids)) & _alive(held_after)
+                Q(release_id__any_of=list(release_ids)) & _alive(held_after)
             ).values("release_id")
         )
     for name, url, git_url in (
@@ -1003,7 +1003,7 @@ def _written_results(release_ids: Sequence[int]) -> dict[tuple[int, str], int]:
     return {
         (release_id, digest): pk
         for pk, release_id, digest in ValidationRun.objects.filter(
-            release_id__in=list(release_ids), state=RunState.DONE
+            release_id__any_of=list(release_ids), state=RunState.DONE
         )
         .exclude(results_digest="")
         .order_by()
@@ -1066,8 +1066,8 @@ def _record(
         for pk, release_id, revision, deferred_to in (
             ValidationRun.objects.select_for_update()  # of both tables: the run and release
             .filter(
-                Q(pk__in=run_ids, state=RunState.RUNNING, attempt=attempt)
-                | Q(superseded_by__in=run_ids, state=RunState.DONE)
+                Q(pk__any_of=run_ids, state=RunState.RUNNING, attempt=attempt)
+                | Q(superseded_by__any_of=run_ids, state=RunState.DONE)
             )
             .order_by("release_id", "pk")
             .values_list("pk", "release_id", "release__revision", "superseded_by_id")
@@ -1113,9 +1113,9 @@ def _record(
                 progress(run.release.version)
         # The time of the check is every judged pin's (no history record: only it is new).
         if whole:
-            RepositoryPin.objects.filter(release_id__in=whole).update(validated_at=now)
+            RepositoryPin.objects.filter(release_id__any_of=whole).update(validated_at=now)
         if refreshed:
-            RepositoryPin.objects.filter(pk__in=refreshed).update(validated_at=now)
+            RepositoryPin.objects.filter(pk__any_of=refreshed).update(validated_at=now)
         if changed:
             _update_rows(RepositoryPin, list(changed.values()), ("findings", "validation_state"))
             _record_history(sorted(changed))
@@ -1206,7 +1206,7 @@ def _finish(
             # A run copied from was deleted since it was read: those runs are still running.
             left = set(
                 ValidationRun.objects.filter(
-                    pk__in=[run.pk for run in copying], state=RunState.RUNNING
+                    pk__any_of=[run.pk for run in copying], state=RunState.RUNNING
                 ).values_list("pk", flat=True)
             )
             writing += [run for run in copying if run.pk in left]
@@ -1226,7 +1226,7 @@ def _pass_on(deferring: Sequence[int]) -> None:
     """The runs that deferred to runs just finished take their counts and results."""
     if deferring:
         holder = ValidationRun.objects.filter(pk=OuterRef("superseded_by_id"))
-        ValidationRun.objects.filter(pk__in=list(deferring)).update(
+        ValidationRun.objects.filter(pk__any_of=list(deferring)).update(
             counts=Subquery(holder.values("counts")), results=Subquery(holder.values("results"))
         )
 
