@@ -1084,46 +1084,88 @@ def _record(
         reread: dict[int, list[_Stored]] = {}
         for pin, _ in _read_pins(sorted(moved), lock=True) if moved else ():
             reread.setdefault(pin.release_id, []).append(pin)
-        changed: dict[int, _Stored] = {}
-        results_json: dict[int, str] = {}
-        no_counts = empty_counts()
-        refreshed: list[int] = []
-        whole: list[int] = []
-        for run in runs:
-            if run.release_id in moved:
-                pins = _still_judged(reread.get(run.release_id, []), gathered, run.release_id)
-                refreshed.extend(pin.pk for pin, entry in pins if entry is not None)
-                changed_here, results_json[run.pk] = _judge_stored(run, pins)
-            else:
-                whole.append(run.release_id)
-                changed_here, results_json[run.pk] = _take_judged(
-                    run, gathered.pins.get(run.release_id, []), no_counts
-                )
-            if changed_here:
-                with batch.attributed(changes.VALIDATION, user=run.user, actor=run.requested_by):
-                    batch.report(
-                        run.release_id,
-                        version=run.release.version,
-                        pins=changes.RowChanges(changed=tuple(pin.name for pin in changed_here)),
-                        findings_checked=True,
+        whole = [run.release_id for run in runs if run.release_id not in moved]
+        with _pipelined() as sync:
+            # The time of the check is every judged pin's (no history record: only it is
+            # new). Sent first: the database writes it while the results are put together.
+            _set_validated_at("release", whole, now)
+            changed: dict[int, _Stored] = {}
+            results_json: dict[int, str] = {}
+            no_counts = empty_counts()
+            refreshed: list[int] = []
+            for run in runs:
+                if run.release_id in moved:
+                    pins = _still_judged(reread.get(run.release_id, []), gathered, run.release_id)
+                    refreshed.extend(pin.pk for pin, entry in pins if entry is not None)
+                    changed_here, results_json[run.pk] = _judge_stored(run, pins)
+                else:
+                    changed_here, results_json[run.pk] = _take_judged(
+                        run, gathered.pins.get(run.release_id, []), no_counts
                     )
-                changed.update((pin.pk, pin) for pin in changed_here)
-            run.finished_at = now
-            if progress is not None:
-                progress(run.release.version)
-        # The time of the check is every judged pin's (no history record: only it is new).
-        if whole:
-            RepositoryPin.objects.filter(release_id__any_of=whole).update(validated_at=now)
-        if refreshed:
-            RepositoryPin.objects.filter(pk__any_of=refreshed).update(validated_at=now)
-        if changed:
-            _update_rows(RepositoryPin, list(changed.values()), ("findings", "validation_state"))
-            _record_history(sorted(changed))
-        _finish(runs, results_json, now, gathered.earlier)
+                if changed_here:
+                    with batch.attributed(
+                        changes.VALIDATION, user=run.user, actor=run.requested_by
+                    ):
+                        batch.report(
+                            run.release_id,
+                            version=run.release.version,
+                            pins=changes.RowChanges(
+                                changed=tuple(pin.name for pin in changed_here)
+                            ),
+                            findings_checked=True,
+                        )
+                    changed.update((pin.pk, pin) for pin in changed_here)
+                run.finished_at = now
+                if progress is not None:
+                    progress(run.release.version)
+            _set_validated_at("id", refreshed, now)
+            if changed:
+                _update_rows(
+                    RepositoryPin, list(changed.values()), ("findings", "validation_state")
+                )
+                _record_history(sorted(changed))
+            _finish(runs, results_json, now, gathered.earlier, sync)
         _pass_on(
             [pk for pk, deferred_to in deferring.items() if deferred_to in owned],
         )
     return runs
+
+
+@contextmanager
+def _pipelined() -> Iterator[Callable[[], None]]:
+    """Statements sent inside are carried out by the database while this process goes on
+    (PostgreSQL's pipeline mode: a statement's answer is read only when needed, at the end
+    or at ``sync()``, which the block yields); elsewhere each as it is sent. An error of a
+    statement is raised at the latest when the block ends."""
+    if connection.vendor != "postgresql":
+        yield lambda: None
+        return
+    with connection.connection.pipeline() as pipeline:
+        yield pipeline.sync
+
+
+def _set_validated_at(name: str, values: Sequence[int], now: datetime) -> None:
+    """``validated_at = now`` for the pins whose field ``name`` (``release`` or ``id``) is
+    one of ``values``; sent as a plain statement (in :func:`_pipelined`, Django's
+    ``update()`` would wait for its row count)."""
+    if not values:
+        return
+    meta = RepositoryPin._meta
+    quote = connection.ops.quote_name
+    field: Field[Any, Any] = meta.get_field(name)  # type: ignore[assignment]
+    column = quote(str(field.column))
+    where, params = (
+        (f"{column} = ANY(%s)", [list(values)])
+        if connection.vendor == "postgresql"
+        else (f"{column} IN ({', '.join(['%s'] * len(values))})", list(values))
+    )
+    stamped = meta.get_field("validated_at")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {quote(meta.db_table)} "  # noqa: S608 - model names
+            f"SET {quote(str(stamped.column))} = %s WHERE {where}",
+            [stamped.get_db_prep_save(now, connection), *params],
+        )
 
 
 def _still_judged(
@@ -1153,6 +1195,7 @@ def _finish(
     results_json: dict[int, str],
     finished_at: datetime,
     earlier: Mapping[tuple[int, str], int],
+    sync: Callable[[], None] = lambda: None,
 ) -> None:
     """Store the runs as done at ``finished_at``, with their counts and results.
     ``results_json``: each run's results as JSON, joined from its entries serialised as
@@ -1201,6 +1244,7 @@ def _finish(
                 f"EXISTS (SELECT 1 FROM {table} AS earlier WHERE earlier.{key} = %s)",  # noqa: S608
                 "bigint",
             ),
+            sync=sync,
         )
         if copied < len(copying):
             # A run copied from was deleted since it was read: those runs are still running.
@@ -1293,6 +1337,7 @@ def _update_rows(
     given: Mapping[str, _Given] | None = None,
     same: Mapping[str, Any] | None = None,
     only_if: _Given | None = None,
+    sync: Callable[[], None] = lambda: None,
 ) -> int:
     """Write these fields of these rows, each row its own values, in one statement; how
     many rows were written.
@@ -1304,7 +1349,8 @@ def _update_rows(
     run for every row with ``executemany``. ``given``: fields whose value is not the row's
     attribute (JSON already encoded, a value copied from another row); ``same``: fields
     given one value for every row; ``only_if``: a condition on each row (its ``sql`` a
-    boolean expression of the row's value), a row that fails it is left as it is."""
+    boolean expression of the row's value), a row that fails it is left as it is; ``sync``:
+    wait for the statements sent (in :func:`_pipelined`) before counting."""
     if not rows:
         return 0
     given = given or {}
@@ -1340,6 +1386,7 @@ def _update_rows(
                 f"UPDATE {table} SET {assignments} WHERE {condition}{key} = %s",  # noqa: S608
                 [shared_values + row for row in parameters],
             )
+            sync()
             return int(cursor.rowcount)
         types = (
             [
@@ -1377,6 +1424,7 @@ def _update_rows(
                 f"AS v({', '.join(values)}) WHERE {table}.{key} = v.{values[-1]}{condition}",
                 shared_values + [value for row in some for value in row],
             )
+            sync()
             written += cursor.rowcount
         return written
 
