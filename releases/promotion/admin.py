@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin
 from django.contrib.admin.views.main import ChangeList
 from django.http import HttpRequest
 from simple_history.admin import SimpleHistoryAdmin
 
-from .approvals import may_approve
+from .approvals import PinsChanged, check_reviewed, may_approve
 from .models import FreezeWindow, PromotionApproval, PromotionOverride, PromotionPolicy
 from .pinned import current_digests
 
@@ -63,10 +64,24 @@ class ApprovalChangeList(ChangeList):
             approval.current_digest = digests[approval.release_id]
 
 
+class ApprovalForm(forms.ModelForm):
+    reviewed_pins_digest = forms.RegexField(
+        r"^[0-9a-fA-F]{64}$",
+        required=False,
+        label="pins digest you reviewed",
+        help_text="Optional: the digest of the pins you reviewed (the gate's pins_digest; "
+        "?reviewed_pins_digest= fills it in). If the release's pins are not those any more, "
+        "nothing is saved.",
+        widget=forms.TextInput(attrs={"size": 70}),
+    )
+
+
 @admin.register(PromotionApproval)
 class PromotionApprovalAdmin(SimpleHistoryAdmin):
     """Approvals are given as yourself, for the release's pins as they are: the user is the
     one signed in. An approval of pins since changed stays listed and no longer counts."""
+
+    form = ApprovalForm
 
     list_display = ["release", "environment", "user", "approved_at", "for_current_pins", "comment"]
     list_select_related = ["release", "environment", "user"]
@@ -79,7 +94,7 @@ class PromotionApprovalAdmin(SimpleHistoryAdmin):
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         if obj is None:
-            return list(self.fields)
+            return [*self.fields, "reviewed_pins_digest"]
         return [*self.fields, "user", "approved_at", "pins_digest", "for_current_pins"]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
@@ -99,9 +114,8 @@ class PromotionApprovalAdmin(SimpleHistoryAdmin):
         form = super().get_form(request, obj, change=change, **kwargs)
         user: Any = request.user  # signed in: the admin lets no one else here
 
-        class ApprovalForm(form):  # type: ignore[misc, valid-type]
+        class ApprovalAsUserForm(form):  # type: ignore[misc, valid-type]
             def clean(self) -> dict[str, Any]:
-                from django import forms
                 from django.utils import timezone
 
                 from .models import PromotionPolicy
@@ -122,6 +136,12 @@ class PromotionApprovalAdmin(SimpleHistoryAdmin):
                 if release is None:
                     return data
                 digest = current_digests([release.pk])[release.pk]
+                try:
+                    check_reviewed(
+                        release.version, data.get("reviewed_pins_digest") or None, digest
+                    )
+                except PinsChanged as exc:
+                    raise forms.ValidationError({"reviewed_pins_digest": str(exc)}) from None
                 given = PromotionApproval.objects.filter(
                     release=release, environment=environment, pins_digest=digest
                 )
@@ -135,7 +155,7 @@ class PromotionApprovalAdmin(SimpleHistoryAdmin):
                 self.instance.pins_digest = digest
                 return data
 
-        return ApprovalForm
+        return ApprovalAsUserForm
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # an approval is given or withdrawn (deleted), not edited

@@ -9,14 +9,15 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from releases.api.errors import PreconditionFailed
 from releases.api.parsers import raw_body, read_tree
 from releases.api.serializers import DetailSerializer
-from releases.api.views import READ_ERRORS, ApiView, get_release
-from releases.api.writes import source_of, who
+from releases.api.views import ERRORS, IF_MATCH, READ_ERRORS, ApiView, get_release, with_etag
+from releases.api.writes import matches, source_of, who
 
 from ..models import Release
 from . import gate
-from .approvals import ApprovalRefused, approval_item, approve
+from .approvals import ApprovalRefused, PinsChanged, approval_item, approve
 from .models import PromotionApproval
 from .pinned import current_digests
 
@@ -36,6 +37,20 @@ class VerdictSerializer(serializers.Serializer):
     release = serializers.CharField()
     environment = serializers.CharField()
     rules = RuleSerializer(many=True)
+    pins_digest = serializers.CharField(
+        allow_null=True,
+        help_text="SHA-256 of the release's pins as they are, which an approval is for: send "
+        "it with yours (null: the policy asks for no approvals).",
+    )
+
+
+class PinsChangedSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    pins_digest = serializers.CharField(
+        required=False,
+        help_text="The digest of the release's pins now, when they are not the ones the "
+        "approval says were reviewed.",
+    )
 
 
 class ApprovalSerializer(serializers.Serializer):
@@ -44,8 +59,12 @@ class ApprovalSerializer(serializers.Serializer):
     user = serializers.CharField(read_only=True)
     approved_at = serializers.DateTimeField(read_only=True)
     comment = serializers.CharField(required=False, allow_blank=True, max_length=500)
-    pins_digest = serializers.CharField(
-        read_only=True, help_text="SHA-256 of the release's pins the approval was given for."
+    pins_digest = serializers.RegexField(
+        r"^[0-9a-fA-F]{64}$",
+        required=False,
+        help_text="SHA-256 of the release's pins the approval was given for. In a POST "
+        "(optional): the digest of the pins you reviewed, as the gate shows it; if the "
+        "release's pins are not those any more, 412 and nothing is recorded.",
     )
     current = serializers.BooleanField(
         read_only=True,
@@ -64,13 +83,17 @@ class PromotionGate(ApiView):
 
     @extend_schema(responses={200: VerdictSerializer, **READ_ERRORS})
     def get(self, request: Request, version: str, environment: str) -> Response:
-        return Response(gate.check(get_release(version), environment).as_dict())
+        release = get_release(version)
+        return with_etag(Response(gate.check(release, environment).as_dict()), release.revision)
 
 
 class PromotionApprovals(ApiView):
     """Approvals of deploying the release to the environment, each for the pins it was given
     for (``current``: the pins as they are, so it counts); POST gives yours for the pins as
-    they are (one per user and pins; only members of the policy's group may)."""
+    they are (one per user and pins; only members of the policy's group may). A POST may say
+    which pins you reviewed (``pins_digest``, as the gate shows it) and carry the release's
+    ``ETag`` in ``If-Match``: when the pins, or the release, changed since, it gets 412 and
+    records nothing."""
 
     queryset = PromotionApproval.objects.none()
     serializer_class = ApprovalSerializer
@@ -84,16 +107,26 @@ class PromotionApprovals(ApiView):
             .order_by("approved_at", "pk")
         )
         digest = current_digests([release.pk])[release.pk]
-        return Response([approval_item(approval, digest) for approval in approvals])
+        return with_etag(
+            Response([approval_item(approval, digest) for approval in approvals]),
+            release.revision,
+        )
 
     @extend_schema(
         request=ApprovalSerializer,
+        parameters=[IF_MATCH],
         responses={
             201: ApprovalSerializer,
             200: OpenApiResponse(
                 ApprovalSerializer, description="You had approved these pins already."
             ),
+            400: ERRORS[400],
             403: OpenApiResponse(DetailSerializer, description="Not allowed to approve."),
+            412: OpenApiResponse(
+                PinsChangedSerializer,
+                description="The pins are not the ones you reviewed (pins_digest), or the "
+                "release changed since you read it (If-Match); nothing recorded.",
+            ),
             **READ_ERRORS,
         },
     )
@@ -107,13 +140,24 @@ class PromotionApprovals(ApiView):
         user, _actor = who(request)
         if user is None:
             raise Http404
+        if not matches(request.headers.get("If-Match"), release.revision):
+            raise PreconditionFailed()
         try:
             approval, created = approve(
-                release, environment, user, comment=body.validated_data.get("comment", "")
+                release,
+                environment,
+                user,
+                comment=body.validated_data.get("comment", ""),
+                reviewed=body.validated_data.get("pins_digest"),
             )
         except ApprovalRefused as exc:
             raise PermissionDenied(str(exc)) from None
-        return Response(
-            approval_item(approval, approval.pins_digest),
-            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        except PinsChanged as exc:
+            raise PreconditionFailed({"detail": str(exc), "pins_digest": exc.current}) from None
+        return with_etag(
+            Response(
+                approval_item(approval, approval.pins_digest),
+                status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+            ),
+            release.revision,
         )

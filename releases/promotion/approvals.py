@@ -1,6 +1,8 @@
 """Giving an approval: one per user, release, environment and pinned content, from the
 policy's group. An approval is for the release's pins as they are when it is given (their
-digest is stored with it); it stops counting when they change."""
+digest is stored with it); it stops counting when they change. The approver may say which
+pins they reviewed (their digest, as the gate shows it): when those are not the release's
+pins any more, nothing is recorded."""
 
 from __future__ import annotations
 
@@ -18,6 +20,24 @@ class ApprovalRefused(PermissionError):
     """The user may not approve (not in the policy's group, or no approvals asked for)."""
 
 
+class PinsChanged(ValueError):
+    """The pins the approver reviewed are not the release's pins now (``current``)."""
+
+    def __init__(self, version: str, reviewed: str, current: str) -> None:
+        self.current = current
+        super().__init__(
+            f"The pins of {version} are not the ones you reviewed (pins digest {reviewed}): "
+            f"their digest is now {current}. Review them again; nothing was recorded."
+        )
+
+
+def check_reviewed(version: str, reviewed: str | None, current: str) -> None:
+    """Raise :class:`PinsChanged` when the approver reviewed pins (digest ``reviewed``; ``None``:
+    not said) other than those of the release now (``current``)."""
+    if reviewed is not None and reviewed.lower() != current:
+        raise PinsChanged(version, reviewed, current)
+
+
 def may_approve(policy: PromotionPolicy | None, user: Any, environment: str) -> str | None:
     """Why ``user`` may not approve for ``environment`` under ``policy`` (``None``: the
     environment has none); ``None`` when they may."""
@@ -32,12 +52,18 @@ def may_approve(policy: PromotionPolicy | None, user: Any, environment: str) -> 
 
 
 def approve(
-    release: Release, environment: str, user: Any, *, comment: str = ""
+    release: Release,
+    environment: str,
+    user: Any,
+    *,
+    comment: str = "",
+    reviewed: str | None = None,
 ) -> tuple[PromotionApproval, bool]:
     """Record ``user``'s approval of ``release``'s pins as they are for ``environment``;
     ``(approval, created)``. A second approval by the same user of the same pins is the first
     one; after the pins changed, it is a new one (the earlier stays, for the record). Raises
-    :class:`ApprovalRefused`."""
+    :class:`ApprovalRefused`, or :class:`PinsChanged` when ``reviewed`` (the digest of the
+    pins the user reviewed) is given and is not the digest of the pins now."""
     policy = (
         PromotionPolicy.objects.select_related("environment", "approval_group")
         .filter(environment__name=environment)
@@ -47,6 +73,7 @@ def approve(
     if refusal is not None or policy is None:
         raise ApprovalRefused(refusal)
     digest = current_digests([release.pk])[release.pk]
+    check_reviewed(release.version, reviewed, digest)
     given = PromotionApproval.objects.filter(
         release=release, environment=policy.environment, user=user, pins_digest=digest
     )

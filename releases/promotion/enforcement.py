@@ -3,10 +3,11 @@
 Writers note a deployment that becomes live (in progress or deployed) in the open change
 batch: the importer's row writer (every manifest import, API write, ``record_deployment``,
 git sync) through :func:`note_live`, model saves (the admin's forms, a history revert, a
-shell) through the ``post_save`` receiver below. When the batch ends, still inside its
-transaction (:data:`releases.changes.batch_ending`), each noted deployment that is still live
-is put to :func:`releases.promotion.gate.check`; one refusal raises
-:class:`PromotionRefused` and the whole transaction is rolled back: nothing written.
+shell) through the ``post_save`` receiver, a queryset's ``update()`` outside any batch
+through :mod:`releases.querysets`. When the batch ends, still inside its transaction
+(:data:`releases.changes.batch_ending`), each noted deployment that is still live is put to
+:func:`releases.promotion.gate.check`; one refusal raises :class:`PromotionRefused` and the
+whole transaction is rolled back: nothing written.
 
 An override (a reason, from a user with ``releases.override_promotion``, or from the command
 line) records a :class:`~releases.promotion.models.PromotionOverride` instead of refusing.

@@ -33,6 +33,9 @@ class Verdict:
     version: str
     environment: str
     rules: list[RuleResult] = field(default_factory=list)
+    #: The digest of the release's pins, which an approval is given for (``None``: the policy
+    #: asks for no approvals).
+    pins_digest: str | None = None
 
     @property
     def allowed(self) -> bool:
@@ -48,6 +51,7 @@ class Verdict:
             "release": self.version,
             "environment": self.environment,
             "rules": [result.as_dict() for result in self.rules],
+            "pins_digest": self.pins_digest,
         }
 
 
@@ -105,11 +109,12 @@ def check(
         verdict.rules.append(rules.freeze_rule([_window(w) for w in windows], now))
     if policy.required_approvals:
         group = policy.approval_group
+        verdict.pins_digest = digest_of(pins)
         current, earlier = approvers(
             release_id,
             policy.environment_id,
             group.pk if group else None,
-            digest_of(pins),
+            verdict.pins_digest,
         )
         verdict.rules.append(
             rules.approvals_rule(

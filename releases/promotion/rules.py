@@ -102,19 +102,24 @@ def live_intervals(rows: Iterable[HistoryRow]) -> list[Interval]:
     """The stretches a deployment was live, from its history records in order. A stretch
     starts when the registry recorded the deployment live (the record's time) or at the
     ``deployed_at`` the record gives if that is later: a writer may say it went live after
-    it was recorded, never before (a backdated ``deployed_at`` earns no soak time). It ends
+    it was recorded, never before (a backdated ``deployed_at`` earns no soak time). A record
+    that gives a live deployment another ``deployed_at`` (a redeployment) starts its stretch
+    again by the same rule: from the new ``deployed_at``, never before that record. It ends
     with the record that leaves a live status (or deletes the deployment)."""
     intervals: list[Interval] = []
     start: dt.datetime | None = None
     claimed: dt.datetime | None = None
+    said: dt.datetime | None = None  # the deployed_at of the stretch's latest record
     for row in rows:
         live = row.kind != "-" and row.status in LIVE
-        if live and start is None:
+        redeployed = row.deployed_at is not None and row.deployed_at != said
+        if live and (start is None or redeployed):
             start = max(row.at, row.deployed_at or row.at)
             claimed = row.deployed_at if row.deployed_at and row.deployed_at < row.at else None
         elif not live and start is not None:
             intervals.append(Interval(start, row.at, claimed))
             start = None
+        said = row.deployed_at
     if start is not None:
         intervals.append(Interval(start, None, claimed))
     return intervals

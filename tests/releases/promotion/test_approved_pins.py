@@ -404,3 +404,94 @@ def test_the_migration_keeps_existing_approvals_valid_for_the_current_pins(
         assert list(kept.values_list("pk", flat=True)) == [newest.pk]
     finally:
         MigrationExecutor(connection).migrate(latest)
+
+
+def manager_token(name: str, django_user_model: Any) -> Any:
+    """A write token whose account is a release manager."""
+    client = token_client(name, "write")
+    django_user_model.objects.get(username=name).groups.add(Group.objects.get(name=MANAGERS))
+    return client
+
+
+def test_an_approval_names_the_pins_reviewed_and_is_refused_when_they_changed(
+    fleet: Any, tmp_path: Path, django_user_model: Any
+):
+    reader = token_client("dashboard", "read")
+    read = reader.get(GATE)
+    reviewed = read.json()["pins_digest"]
+    assert len(reviewed) == 64 and read["ETag"]
+    assert reader.get(APPROVALS)["ETag"] == read["ETag"]
+    # The pins change while the approver reviews them.
+    assert "1.5 updated" in import_file(tmp_path, changed_manifest("a new commit SHA"))
+    current = reader.get(GATE).json()["pins_digest"]
+    assert current != reviewed
+    approvals = PromotionApproval.objects.count(), PromotionApproval.history.count()
+
+    bot = manager_token("release-bot", django_user_model)
+    stale = bot.post(APPROVALS, {"pins_digest": reviewed, "comment": "lgtm"}, format="json")
+
+    assert stale.status_code == 412, stale.content
+    assert stale.json()["pins_digest"] == current
+    assert f"their digest is now {current}" in stale.json()["detail"]
+    assert (PromotionApproval.objects.count(), PromotionApproval.history.count()) == approvals
+
+    # The digest of the pins as they are is recorded with the approval, and counts.
+    given = bot.post(APPROVALS, {"pins_digest": current.upper()}, format="json")
+    assert given.status_code == 201, given.content
+    assert (given.json()["pins_digest"], given.json()["current"]) == (current, True)
+    assert given["ETag"] == reader.get(GATE)["ETag"]
+    assert refused_rules(reader.get(GATE))["approvals"].startswith(
+        "1 of 2 approvals from release managers (by release-bot)"
+    )
+
+    # A stale If-Match (the release's ETag, as for every write) is refused the same way.
+    qa = manager_token("qa-bot", django_user_model)
+    etag = reader.get(GATE)["ETag"]
+    assert qa.post(APPROVALS, {}, format="json", HTTP_IF_MATCH='"1"').status_code == 412
+    assert qa.post(APPROVALS, {"pins_digest": "e3b6"}, format="json").json() == {
+        "errors": [
+            {
+                "path": "pins_digest",
+                "message": "This value does not match the required pattern.",
+                "code": "invalid",
+            }
+        ]
+    }
+    assert PromotionApproval.objects.filter(user__username="qa-bot").count() == 0
+    ok = qa.post(APPROVALS, {"pins_digest": current}, format="json", HTTP_IF_MATCH=etag)
+    assert ok.status_code == 201, ok.content
+
+
+def test_the_admin_approval_is_refused_when_the_pins_reviewed_changed(fleet: Any, tmp_path: Path):
+    ana = fleet["people"]["ana"]
+    ana.is_staff = ana.is_superuser = True
+    ana.save()
+    client = Client()
+    client.force_login(ana)
+    release = Release.objects.get(version="1.5")
+    reviewed = gate.check(release, "production").pins_digest
+    assert reviewed is not None
+    url = reverse("admin:releases_promotionapproval_add")
+    # A link can carry the digest of the pins its page showed.
+    assert reviewed in client.get(url, {"reviewed_pins_digest": reviewed}).content.decode()
+    import_file(tmp_path, CHANGES["a new tag"](export_release("1.5")))
+    current = gate.check(release, "production").pins_digest
+    data = {
+        "release": str(release.pk),
+        "environment": str(fleet["policy"].environment_id),
+        "reviewed_pins_digest": reviewed,
+        "_save": "Save",
+    }
+
+    stale = client.post(url, data)
+
+    assert stale.status_code == 200
+    assert stale.context["adminform"].form.errors == {
+        "reviewed_pins_digest": [
+            f"The pins of 1.5 are not the ones you reviewed (pins digest {reviewed}): "
+            f"their digest is now {current}. Review them again; nothing was recorded."
+        ]
+    }
+    assert PromotionApproval.objects.filter(user=ana).count() == 1  # the fleet's, for old pins
+    assert client.post(url, {**data, "reviewed_pins_digest": current}).status_code == 302
+    assert PromotionApproval.objects.filter(user=ana, pins_digest=current).count() == 1

@@ -74,12 +74,14 @@ def test_api_gate_answers_every_rule(fleet: Any):
     assert refused["approvals"] == "1 of 2 approvals from release managers (by ana)"
     assert "weekly maintenance until" in refused["freeze-window"]
     assert "Pacific/Auckland" in refused["freeze-window"]
-    # An environment without a policy lets anything through, and says so by no rules.
+    # An environment without a policy lets anything through, and says so by no rules; it
+    # asks for no approvals, so for no pins digest.
     assert reader.get("/api/releases/1.5/promotion/qa").json() == {
         "allowed": True,
         "release": "1.5",
         "environment": "qa",
         "rules": [],
+        "pins_digest": None,
     }
     assert reader.get("/api/releases/9.9/promotion/production").status_code == 404
 

@@ -159,3 +159,87 @@ def test_a_deployed_at_later_than_the_record_counts_from_the_later(fleet: Any):
         "soak-time": "live in staging for 1h of the 1d required; allowed from "
         f"{(later + dt.timedelta(days=1)).strftime('%Y-%m-%d %H:%M')} UTC"
     }
+
+
+GATE_1_5 = "/api/releases/1.5/promotion/production"
+
+
+def staging_edited_by_api(deployed_at: dt.datetime, tmp_path: Path) -> None:
+    response = token_client("staging-pipeline", "write").patch(
+        "/api/releases/1.5/deployments/staging/",
+        {"deployed_at": format_timestamp(deployed_at)},
+        format="json",
+    )
+    assert response.status_code == 200, response.content
+
+
+def staging_edited_by_import(deployed_at: dt.datetime, tmp_path: Path) -> None:
+    path = tmp_path / "v1.5.yaml"
+    path.write_text(
+        manifest_text("1.5", {"staging": {"namespace": "staging-v1.5", "deployed_at": deployed_at}})
+    )
+    out = StringIO()
+    call_command("import_manifest", str(path), stdout=out)
+    assert "1.5 updated" in out.getvalue()
+
+
+#: Ways 1.5's live staging deployment gets another deployed_at.
+EDITED: dict[str, Callable[[dt.datetime, Path], None]] = {
+    "API deployment": staging_edited_by_api,
+    "import_manifest": staging_edited_by_import,
+}
+
+
+@pytest.mark.parametrize("edited", list(EDITED))
+def test_a_new_deployed_at_of_a_live_deployment_starts_its_soak_again(
+    fleet: Any, edited: str, tmp_path: Path
+):
+    """1.5 has soaked in staging for three days; redeployed there (a later deployed_at), its
+    soak counts from the new deployed_at."""
+    reader = token_client("dashboard", "read")
+    writer = token_client("iac-pipeline", "write")
+    renamed = writer.patch(
+        "/api/releases/1.5/deployments/staging/", {"namespace": "staging-v1.5b"}, format="json"
+    )
+    assert renamed.status_code == 200, renamed.content
+    assert reader.get(GATE_1_5).json()["allowed"] is True  # no new deployed_at: no new soak
+
+    redeployed = (timezone.now() + dt.timedelta(hours=1)).replace(microsecond=0)
+    EDITED[edited](redeployed, tmp_path)
+
+    refused = refused_rules(reader.get(GATE_1_5))
+    assert refused == {
+        "soak-time": "live in staging for 0m of the 1d required; allowed from "
+        f"{(redeployed + dt.timedelta(days=1)).strftime('%Y-%m-%d %H:%M')} UTC"
+    }
+    before = snapshot()
+    deploy = writer.put(
+        "/api/releases/1.5/deployments/production/",
+        {"namespace": "prod-v1.5", "status": "deployed"},
+        format="json",
+    )
+    assert deploy.status_code == 409, deploy.content
+    assert set(refused_rules(deploy)) == {"soak-time"}
+    assert snapshot() == before
+
+
+@pytest.mark.parametrize("edited", list(EDITED))
+def test_a_backdated_deployed_at_of_a_live_deployment_earns_no_soak(
+    fleet: Any, edited: str, tmp_path: Path
+):
+    """1.5 has soaked in staging for three days; its deployed_at edited to a week back, it is
+    counted from the edit, not from the week-old claim (nor from three days ago)."""
+    claimed = a_week_ago()
+
+    EDITED[edited](claimed, tmp_path)
+
+    refused = refused_rules(token_client("dashboard", "read").get(GATE_1_5))
+    assert set(refused) == {"soak-time"}
+    assert refused["soak-time"].startswith("live in staging for 0m of the 1d required")
+    assert refused["soak-time"].endswith(
+        f", when the registry recorded it live, not from its deployed_at "
+        f"{claimed.strftime('%Y-%m-%d %H:%M')} UTC"
+    )
+    code, output = run_check("1.5", "production")
+    assert code == 1
+    assert "REFUSED soak-time: live in staging for 0m of the 1d required" in output

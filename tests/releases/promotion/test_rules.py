@@ -43,6 +43,35 @@ def test_live_intervals_follow_the_history_from_when_the_registry_recorded_them(
     ]
 
 
+def test_a_new_deployed_at_of_a_live_deployment_starts_its_stretch_again():
+    rows = [
+        rules.HistoryRow(
+            at("2026-03-01T10:00:00+00:00"), "+", "deployed", at("2026-03-01T10:00:00+00:00")
+        ),
+        # The same deployed_at (a new namespace), or none given: the stretch goes on.
+        rules.HistoryRow(
+            at("2026-03-02T10:00:00+00:00"), "~", "deployed", at("2026-03-01T10:00:00+00:00")
+        ),
+        rules.HistoryRow(at("2026-03-02T11:00:00+00:00"), "~", "in_progress", None),
+        # Redeployed, said to be an hour after the record: from the new deployed_at.
+        rules.HistoryRow(
+            at("2026-03-05T10:00:00+00:00"), "~", "deployed", at("2026-03-05T11:00:00+00:00")
+        ),
+    ]
+    assert rules.live_intervals(rows) == [rules.Interval(at("2026-03-05T11:00:00+00:00"), None)]
+    # Then backdated to before it ever went live: from that record, not from the claim.
+    rows.append(
+        rules.HistoryRow(
+            at("2026-03-06T10:00:00+00:00"), "~", "deployed", at("2026-02-01T10:00:00+00:00")
+        )
+    )
+    assert rules.live_intervals(rows) == [
+        rules.Interval(
+            at("2026-03-06T10:00:00+00:00"), None, claimed=at("2026-02-01T10:00:00+00:00")
+        )
+    ]
+
+
 def test_a_backdated_deployed_at_earns_no_soak_time_and_the_refusal_says_so():
     now = at("2026-03-10T12:00:00+00:00")
     # Recorded an hour ago, claiming to have been deployed a week ago.
