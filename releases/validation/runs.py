@@ -1224,44 +1224,23 @@ def _finish(
         run.pk: hashlib.blake2b(results_json[run.pk].encode(), digest_size=16).hexdigest()
         for run in runs
     }
-
-    def written_by(run: ValidationRun) -> int | None:
-        return earlier.get((run.release_id, digests[run.pk]))
-
     done = {"state": RunState.DONE, "finished_at": finished_at}
-    copying = [run for run in runs if written_by(run) is not None]
-    writing = [run for run in runs if written_by(run) is None]
-    if copying:
-        quote = connection.ops.quote_name
-        table, key = quote(ValidationRun._meta.db_table), quote(str(ValidationRun._meta.pk.column))
-        copied = _update_rows(
-            ValidationRun,
-            copying,
-            ("counts", "results"),
-            same=done,
-            given={
-                "results": _Given(
-                    written_by,
-                    f"(SELECT earlier.results FROM {table} AS earlier "  # noqa: S608
-                    f"WHERE earlier.{key} = %s)",
-                    "bigint",
-                ),
-            },
-            only_if=_Given(
-                written_by,
-                f"EXISTS (SELECT 1 FROM {table} AS earlier WHERE earlier.{key} = %s)",  # noqa: S608
-                "bigint",
-            ),
-            sync=sync,
+    copying: list[tuple[ValidationRun, int]] = []
+    writing: list[ValidationRun] = []
+    for run in runs:
+        source = earlier.get((run.release_id, digests[run.pk]))
+        if source is None:
+            writing.append(run)
+        else:
+            copying.append((run, source))
+    if copying and _copy_results(copying, finished_at, sync) < len(copying):
+        # A run copied from was deleted since it was read: those runs are still running.
+        left = set(
+            ValidationRun.objects.filter(
+                pk__any_of=[run.pk for run, _ in copying], state=RunState.RUNNING
+            ).values_list("pk", flat=True)
         )
-        if copied < len(copying):
-            # A run copied from was deleted since it was read: those runs are still running.
-            left = set(
-                ValidationRun.objects.filter(
-                    pk__any_of=[run.pk for run in copying], state=RunState.RUNNING
-                ).values_list("pk", flat=True)
-            )
-            writing += [run for run in copying if run.pk in left]
+        writing += [run for run, _ in copying if run.pk in left]
     _update_rows(
         ValidationRun,
         writing,
@@ -1272,6 +1251,54 @@ def _finish(
         },
         same=done,
     )
+
+
+def _copy_results(
+    copying: Sequence[tuple[ValidationRun, int]], finished_at: datetime, sync: Callable[[], None]
+) -> int:
+    """Finish each run with the counts and results of the run paired with it (one that
+    wrote the same results), copied by the database; how many were (a run whose source has
+    gone is left as it is). On PostgreSQL one statement over two arrays of ids; elsewhere
+    one statement run for each run."""
+    meta = ValidationRun._meta
+    quote = connection.ops.quote_name
+    table, key = quote(meta.db_table), quote(str(meta.pk.column))
+    state, finished, counts, results = (
+        quote(str(meta.get_field(name).column))  # type: ignore[union-attr]
+        for name in ("state", "finished_at", "counts", "results")
+    )
+    finished_field: Field[Any, Any] = meta.get_field("finished_at")
+    stamp = finished_field.get_db_prep_save(finished_at, connection)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"UPDATE {table} SET {state} = %s, {finished} = %s, "  # noqa: S608 - model names
+                f"{counts} = source.{counts}, {results} = source.{results} "
+                f"FROM unnest(%s::bigint[], %s::bigint[]) AS copied(run, source_run) "
+                f"JOIN {table} AS source ON source.{key} = copied.source_run "
+                f"WHERE {table}.{key} = copied.run",
+                [
+                    RunState.DONE.value,
+                    stamp,
+                    [run.pk for run, _ in copying],
+                    [source for _, source in copying],
+                ],
+            )
+            sync()
+            return int(cursor.rowcount)
+        cursor.executemany(
+            f"UPDATE {table} SET {state} = %s, {finished} = %s, "  # noqa: S608 - model names
+            f"{counts} = (SELECT source.{counts} FROM {table} AS source WHERE source.{key} = %s), "
+            f"{results} = (SELECT source.{results} FROM {table} AS source "
+            f"WHERE source.{key} = %s) "
+            f"WHERE {key} = %s "
+            f"AND EXISTS (SELECT 1 FROM {table} AS source WHERE source.{key} = %s)",
+            [
+                [RunState.DONE.value, stamp, source, source, run.pk, source]
+                for run, source in copying
+            ],
+        )
+        return int(cursor.rowcount)
 
 
 def _pass_on(deferring: Sequence[int]) -> None:
@@ -1344,8 +1371,6 @@ def _update_rows(
     *,
     given: Mapping[str, _Given] | None = None,
     same: Mapping[str, Any] | None = None,
-    only_if: _Given | None = None,
-    sync: Callable[[], None] = lambda: None,
 ) -> int:
     """Write these fields of these rows, each row its own values, in one statement; how
     many rows were written.
@@ -1356,9 +1381,7 @@ def _update_rows(
     times slower for thousands of rows); elsewhere (SQLite, in the process) one statement
     run for every row with ``executemany``. ``given``: fields whose value is not the row's
     attribute (JSON already encoded, a value copied from another row); ``same``: fields
-    given one value for every row; ``only_if``: a condition on each row (its ``sql`` a
-    boolean expression of the row's value), a row that fails it is left as it is; ``sync``:
-    wait for the statements sent (in :func:`_pipelined`) before counting."""
+    given one value for every row."""
     if not rows:
         return 0
     given = given or {}
@@ -1376,7 +1399,6 @@ def _update_rows(
             else field.get_db_prep_save(getattr(row, field.attname), connection)
             for field in fields
         ]
-        + ([only_if.of(row)] if only_if is not None else [])
         + [row.pk]
         for row in rows
     ]
@@ -1388,24 +1410,17 @@ def _update_rows(
                 [f"{quote(str(field.column))} = %s" for field in shared]
                 + [f"{quote(str(field.column))} = {sql[field.name]}" for field in fields]
             )
-            # The condition's value comes before the key in each row's parameters.
-            condition = f"{only_if.sql} AND " if only_if is not None else ""
             cursor.executemany(
-                f"UPDATE {table} SET {assignments} WHERE {condition}{key} = %s",  # noqa: S608
+                f"UPDATE {table} SET {assignments} WHERE {key} = %s",  # noqa: S608 - model names
                 [shared_values + row for row in parameters],
             )
-            sync()
             return int(cursor.rowcount)
-        types = (
-            [
-                given[field.name].db_type or field.db_type(connection)
-                if field.name in given
-                else field.db_type(connection)
-                for field in fields
-            ]
-            + ([only_if.db_type or "text"] if only_if is not None else [])
-            + [pk.db_type(connection)]
-        )
+        types = [
+            given[field.name].db_type or field.db_type(connection)
+            if field.name in given
+            else field.db_type(connection)
+            for field in fields
+        ] + [pk.db_type(connection)]
         values = [f"v{number}" for number in range(len(types))]
         row_marks = "(" + ", ".join(f"CAST(%s AS {db_type})" for db_type in types) + ")"
         assignments = ", ".join(
@@ -1418,9 +1433,6 @@ def _update_rows(
                 for field, value in zip(fields, values, strict=False)
             ]
         )
-        condition = (
-            f" AND {only_if.sql.replace('%s', f'v.{values[-2]}')}" if only_if is not None else ""
-        )
         # At most 65,535 parameters a statement (the protocol's limit with server-side binding).
         size = max(1, (65535 - len(shared)) // len(types))
         written = 0
@@ -1429,10 +1441,9 @@ def _update_rows(
             cursor.execute(
                 f"UPDATE {table} SET {assignments} "  # noqa: S608 - names from the model
                 f"FROM (VALUES {', '.join([row_marks] * len(some))}) "
-                f"AS v({', '.join(values)}) WHERE {table}.{key} = v.{values[-1]}{condition}",
+                f"AS v({', '.join(values)}) WHERE {table}.{key} = v.{values[-1]}",
                 shared_values + [value for row in some for value in row],
             )
-            sync()
             written += cursor.rowcount
         return written
 
