@@ -11,10 +11,12 @@ git's whole process group when the policy's timeout passes.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
 import os
 import re
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -294,6 +296,8 @@ def empty_home() -> Path:
     with _home_lock:
         if _home is None or not _home.is_dir():
             parent = Path(tempfile.mkdtemp(prefix="registry-git-"))
+            # Removed when the process ends normally (a command, a test run, a server).
+            atexit.register(shutil.rmtree, parent, ignore_errors=True)
             _home = parent / "home"
             _home.mkdir(mode=0o700)
         return _home

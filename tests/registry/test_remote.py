@@ -261,3 +261,36 @@ def test_the_process_environment_is_not_inherited(
         for n in range(int(environment["GIT_CONFIG_COUNT"]))
     }
     assert config["http.followRedirects"] == "false"
+
+
+def test_a_process_that_listed_a_remote_leaves_no_temporary_folder(
+    git_daemon: GitDaemon, repository_folder: RepositoryFolder, tmp_path: Path
+) -> None:
+    """git runs with a private empty HOME made for the process; it goes with the process."""
+    import subprocess
+    import sys
+
+    repo, relative = repository_folder.create("pytroll/fogpy")
+    repo.tag("v1.0.0", repo.commits(1)[0])
+    script = f"""
+import django
+django.setup()
+from registry.git.policy import GitPolicy
+from registry.git.remote import empty_home, list_tags
+policy = GitPolicy.build(schemes=["git"], hosts=["127.0.0.1"], timeout=20)
+assert "v1.0.0" in list_tags({git_daemon.url(relative)!r}, policy).tags
+print(empty_home().parent)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        env={**os.environ, "TMPDIR": str(tmp_path), "DJANGO_READ_DOT_ENV_FILE": "false"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    home = Path(done.stdout.strip().splitlines()[-1])
+    assert home.parent == tmp_path
+    assert not home.exists()
+    assert list(tmp_path.iterdir()) == []
