@@ -615,15 +615,19 @@ def _collector_paused() -> Iterator[None]:
     then moved to the oldest generation at once (``freeze`` then ``unfreeze``), where full
     collections look at it as at the rest of the process: switched on as it is, the
     collector would start a young collection at the first allocation after the run (all
-    the run's allocations count), traversing all of it, 3-4 ms here, and again as it ages."""
+    the run's allocations count), traversing all of it, 3-4 ms here, and again as it ages.
+    Not where objects are frozen already (they would be unfrozen with them)."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
         if was_enabled:
-            gc.freeze()
-            gc.unfreeze()
+            # Not in a process that froze objects on purpose (a preforking server's
+            # preloaded application, config/gunicorn.py): unfreezing would release them.
+            if not gc.get_freeze_count():
+                gc.freeze()
+                gc.unfreeze()
             gc.enable()
 
 
@@ -1062,33 +1066,41 @@ def _record(
     now = timezone.now()
     first = runs[0]
     with changes.batch(changes.VALIDATION, user=first.user, actor=first.requested_by) as batch:
-        # The runs this execution still owns and the runs that deferred to them (superseded,
-        # see _claim), locked with their releases (in release order, as every writer of a
-        # release locks it), and each release's revision: one read. A run taken over by
-        # another execution is left to it, and its release untouched. No run can defer to
-        # these once their releases are locked.
+        # The releases locked first, in pk order, as every writer of a release locks them
+        # (their revisions read), then the runs this execution still owns and the runs
+        # that deferred to them (superseded, see _claim). A run taken over by another
+        # execution is left to it, and its release untouched. No run can defer to these
+        # once their releases are locked.
         run_ids = [run.pk for run in runs]
-        revisions: dict[int, int] = {}
+        revisions = dict(
+            Release.objects.select_for_update()
+            .filter(pk__any_of=sorted({run.release_id for run in runs}))
+            .order_by("pk")
+            .values_list("pk", "revision")
+        )
         owned: set[int] = set()
         deferring: dict[int, int] = {}
-        for pk, release_id, revision, deferred_to in (
-            ValidationRun.objects.select_for_update()  # of both tables: the run and release
+        for pk, deferred_to in (
+            ValidationRun.objects.select_for_update(of=("self",))
             .filter(
                 Q(pk__any_of=run_ids, state=RunState.RUNNING, attempt=attempt)
                 | Q(superseded_by__any_of=run_ids, state=RunState.DONE)
             )
-            .order_by("release_id", "pk")
-            .values_list("pk", "release_id", "release__revision", "superseded_by_id")
+            .order_by("pk")
+            .values_list("pk", "superseded_by_id")
         ):
             if deferred_to is None:
                 owned.add(pk)
-                revisions[release_id] = revision
             else:
                 deferring[pk] = deferred_to
         runs = [run for run in runs if run.pk in owned]
         # A release written since its pins were read (its revision moved on): read again, and
         # judge only the pins whose values are still the ones judged.
-        moved = {pk for pk in revisions if revisions[pk] != gathered.revisions.get(pk)}
+        moved = {
+            run.release_id
+            for run in runs
+            if revisions.get(run.release_id) != gathered.revisions.get(run.release_id)
+        }
         reread: dict[int, list[_Stored]] = {}
         for pin, _ in _read_pins(sorted(moved), lock=True) if moved else ():
             reread.setdefault(pin.release_id, []).append(pin)
@@ -1148,7 +1160,9 @@ def _pipelined() -> Iterator[Callable[[], None]]:
     if connection.vendor != "postgresql":
         yield lambda: None
         return
-    with connection.connection.pipeline() as pipeline:
+    # The errors met at a sync or at the end are psycopg's own: made Django's (a deadlock
+    # an OperationalError, a transient error the task retries), as a statement's are.
+    with connection.wrap_database_errors, connection.connection.pipeline() as pipeline:
         yield pipeline.sync
 
 
