@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from releases.models import Release, RepositoryPin
@@ -23,7 +25,7 @@ def ids(queryset) -> list[int]:
 
 @pytest.mark.parametrize("wanted", [[], [0], [1], [0, 2], [0, 1, 2], [0, None], [None]], ids=repr)
 def test_any_of_selects_what_in_selects(releases: list[Release], wanted: list) -> None:
-    values = [None if at is None else releases[at].pk for at in wanted]
+    values: Any = [None if at is None else releases[at].pk for at in wanted]
     pins = RepositoryPin.objects.all()
     assert ids(pins.filter(release_id__any_of=values)) == ids(pins.filter(release_id__in=values))
     assert ids(pins.filter(release__any_of=values)) == ids(pins.filter(release__in=values))
