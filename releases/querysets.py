@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from django.db import models
+from django.db import connections, models
 
 if TYPE_CHECKING:
     from .models import Release  # noqa: F401 - named in a string, models import this module
@@ -20,15 +20,19 @@ class ChangeReportingQuerySet(models.QuerySet[_Model]):
     announcement each, whatever the number of rows.
 
     ``update()`` inside an open batch is the batch writer's own business (Django's
-    ``bulk_update`` is made of it, and the importer reports what it bulk-updated itself and
-    notes the deployments it makes live for the promotion gate), so it reports nothing.
-    Outside any batch it is a :data:`~releases.changes.DIRECT` batch of its own that reports
-    every affected release as changed (rows by their ids as they were before the update) and
-    rechecks its offline findings. A deployment it moves into a live status (or, live, into
-    another release or environment) is put to the promotion gate when that batch ends, as a
-    saved one is: a refusal raises and the update is rolled back. It bypasses ``save()``, so it
-    does not reset the online results of a pin whose tag or commit it changes: write pins with
-    ``save()``.
+    ``bulk_update`` is made of it, and the importer reports what it bulk-updated itself, writes
+    its history records, with ``bulk_update_with_history``, and notes the deployments it makes
+    live for the promotion gate), so it reports and records nothing.
+    Outside any batch it is a :data:`~releases.changes.DIRECT` batch of its own that updates
+    the rows it matches when it starts, writes a history record of each as updated (as a save
+    does: the deployment history is what soak times are counted from, and what the history
+    API and ``--as-of`` exports read), reports every affected release as changed (rows by their
+    ids as they were before the update) and rechecks its offline findings. A deployment it
+    moves into a live status (or, live, into another release or environment) is put to the
+    promotion gate when that batch ends, as a saved one is: a refusal raises and the update is
+    rolled back. It bypasses ``save()``, so it does not reset the online results of a pin whose
+    tag or commit it changes: write pins with ``save()``. (So ``bulk_update_with_history``
+    belongs inside a batch: outside, its rows would be recorded twice.)
     """
 
     def delete(self) -> tuple[int, dict[str, int]]:
@@ -42,30 +46,52 @@ class ChangeReportingQuerySet(models.QuerySet[_Model]):
 
         if changes.current() is not None:
             return super().update(**kwargs)
+        if self.query.is_sliced:
+            raise TypeError("Cannot update a query once a slice has been taken.")
+        from .history import record_history
+
         with changes.batch(changes.DIRECT) as batch:
-            report = _affected_rows(self, kwargs)
-            count = super().update(**kwargs)
+            pks, report = _affected_rows(self, kwargs)
+            if not pks:
+                return 0
+            rows = self
+            if connections[self.db].vendor == "postgresql":
+                # Held to the rows read: one another transaction inserted meanwhile would be
+                # updated and not recorded. (SQLite's writers take the database at BEGIN.)
+                rows = self.filter(pk__any_of=pks)
+            count = super(ChangeReportingQuerySet, rows).update(**kwargs)
             if count:
+                if _tracked(self.model) & kwargs.keys():
+                    record_history(self.model, pks)
                 report(batch)
             return count
+
+
+def _tracked(model: type[models.Model]) -> set[str]:
+    """The names (and attribute names) of the fields the history of ``model`` keeps."""
+    history: Any = model.history.model  # type: ignore[attr-defined]
+    return {name for field in history.tracked_fields for name in (field.name, field.attname)}
 
 
 #: The fields whose update can make a deployment live where it was not.
 _LIVE_FIELDS = {"status", "release", "release_id", "environment", "environment_id"}
 
 
-def _affected_rows(queryset: models.QuerySet[Any], values: dict[str, Any]) -> Any:
-    """Read which releases (and rows of theirs) ``queryset`` holds before it is updated with
-    ``values``; a function that reports them to a batch as changed (once updated)."""
+def _affected_rows(queryset: models.QuerySet[Any], values: dict[str, Any]) -> tuple[list[int], Any]:
+    """Read which rows ``queryset`` holds before it is updated with ``values``: their ids,
+    and a function that reports them (and their releases) to a batch as changed (once
+    updated)."""
     from .models import EnvironmentDeployment, PinDependency, Release, RepositoryPin
 
     model = queryset.model
     if model is Release:
         releases = list(queryset.values_list("pk", flat=True))
-        return lambda batch: [batch.release_row(pk, "changed") for pk in releases]
+        return releases, lambda batch: [batch.release_row(pk, "changed") for pk in releases]
     if model is RepositoryPin:
-        pins = list(queryset.values_list("release_id", "repository_id"))
-        return lambda batch: [batch.pin_row(r, repo, "changed") for r, repo in pins]
+        pins = list(queryset.values_list("pk", "release_id", "repository_id"))
+        return [pk for pk, _, _ in pins], lambda batch: [
+            batch.pin_row(r, repo, "changed") for _, r, repo in pins
+        ]
     if model is EnvironmentDeployment:
         rows = list(queryset.values_list("pk", "release_id", "environment_id", "status"))
 
@@ -75,10 +101,12 @@ def _affected_rows(queryset: models.QuerySet[Any], values: dict[str, Any]) -> An
             if _LIVE_FIELDS & values.keys():
                 _note_live(rows, batch.source)
 
-        return report
+        return [row[0] for row in rows], report
     if model is PinDependency:
-        links = list(queryset.values_list("pin_id", flat=True))
-        return lambda batch: [batch.dependency_row(pin_id) for pin_id in links]
+        links = list(queryset.values_list("pk", "pin_id"))
+        return [pk for pk, _ in links], lambda batch: [
+            batch.dependency_row(pin_id) for _, pin_id in links
+        ]
     raise TypeError(f"{model.__name__} is not a release model")
 
 

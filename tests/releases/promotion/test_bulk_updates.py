@@ -1,9 +1,11 @@
 """A queryset's ``update()`` of deployments outside any change batch (a shell, a script) is a
 batch of its own: a deployment it makes live is put to the promotion gate when that batch
-ends, and a refusal rolls the update back, as for a save."""
+ends, and a refusal rolls the update back, as for a save; what it did is in the deployment
+history that soak times are counted from."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
@@ -13,7 +15,8 @@ from registry.models import Environment
 from releases.models import EnvironmentDeployment, Release
 from releases.promotion.enforcement import PromotionRefused
 
-from .fleet import SCENARIOS, snapshot
+from ..api.conftest import token_client
+from .fleet import SCENARIOS, ago, import_text, manifest_text, snapshot
 
 pytestmark = pytest.mark.django_db
 
@@ -103,3 +106,54 @@ def test_a_bulk_update_of_deployments_live_already_is_no_promotion(fleet: Any):
         ("1.4", "in_progress"),
         ("1.5", "planned"),
     ]
+
+
+def staging_of_1_6() -> Any:
+    return EnvironmentDeployment.objects.filter(release__version="1.6", environment__name="staging")
+
+
+def live_by_import(went_live: dt.datetime) -> None:
+    import_text(
+        manifest_text("1.6", {"staging": {"namespace": "staging-v1.6", "deployed_at": went_live}}),
+        "manifests/v1.6.yaml",
+    )
+
+
+def live_by_bulk_update(went_live: dt.datetime) -> None:
+    import_text(
+        manifest_text("1.6", {"staging": {"namespace": "staging-v1.6", "status": "planned"}}),
+        "manifests/v1.6.yaml",
+    )
+    assert staging_of_1_6().update(status="deployed") == 1
+
+
+#: Ways 1.6 went live in staging (at the moment given, its ``deployed_at`` if it says one).
+WENT_LIVE: dict[str, Callable[[dt.datetime], None]] = {
+    "import_manifest": live_by_import,
+    "bulk update": live_by_bulk_update,
+}
+
+
+@pytest.mark.parametrize("went_live", list(WENT_LIVE))
+def test_a_bulk_retirement_ends_the_soak(fleet: Any, went_live: str):
+    """1.6 went live in staging two days ago and was retired by a bulk update an hour later:
+    it soaked for an hour, not for the two days since it went live."""
+    live_at = ago(days=2, hours=1)
+    WENT_LIVE[went_live](live_at)
+
+    assert staging_of_1_6().update(status="retired") == 1
+
+    # Two days pass: the records are dated as if the writes were made then.
+    records = EnvironmentDeployment.history.filter(
+        release__version="1.6", environment__name="staging"
+    )
+    records.exclude(status="retired").update(history_date=live_at)
+    records.filter(status="retired").update(history_date=live_at + dt.timedelta(hours=1))
+    response = token_client("dashboard", "read").get("/api/releases/1.6/promotion/production")
+    rules = {rule["rule"]: (rule["ok"], rule["message"]) for rule in response.json()["rules"]}
+    assert rules["soak-time"] == (False, "live in staging for 1h of the 1d required")
+    assert rules["upstream"] == (
+        True,
+        f"was live in staging from {live_at:%Y-%m-%d %H:%M} UTC "
+        f"to {live_at + dt.timedelta(hours=1):%Y-%m-%d %H:%M} UTC",
+    )
