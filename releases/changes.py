@@ -28,14 +28,15 @@ write that changes nothing.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, Model
 from django.dispatch import Signal
 from django.utils import timezone
 
@@ -435,3 +436,55 @@ def history_defaults(reason: str | None = None, date: Any = None) -> dict[str, A
         "default_change_reason": reason or (found.source if found is not None else DIRECT),
         "default_date": date or timezone.now(),
     }
+
+
+def record_history(model: type[Model], pks: Sequence[int], history_type: str = "~") -> None:
+    """A history record (``history_type``) of each of these rows of ``model`` as it is now,
+    copied by the database (``INSERT ... SELECT``), for rows written by a statement rather
+    than by ``save()`` (which simple-history follows): what simple-history's
+    ``bulk_history_create`` makes of them, without a model instance per row and per record.
+
+    Attributed as the open batch is (:func:`history_defaults`: its source
+    is the change reason), by its user or else, as simple-history does, the signed-in user of
+    the request being served; dated now."""
+    if not getattr(settings, "SIMPLE_HISTORY_ENABLED", True) or not pks:
+        return
+    history: Any = model.history.model  # type: ignore[attr-defined]
+    meta = history._meta
+    defaults = history_defaults()
+    user = defaults["default_user"] or history.get_default_history_user(None)
+    quote = connection.ops.quote_name
+    tracked = [
+        (quote(meta.get_field(field.name).column), quote(field.column))
+        for field in history.tracked_fields
+    ]
+    targets = ", ".join(
+        [target for target, _ in tracked]
+        + [
+            quote(meta.get_field(name).column)
+            for name in ("history_date", "history_change_reason", "history_type", "history_user")
+        ]
+    )
+    sources = ", ".join(source for _, source in tracked)
+    extra = [
+        meta.get_field("history_date").get_db_prep_save(defaults["default_date"], connection),
+        defaults["default_change_reason"],
+        history_type,
+        user.pk if user is not None else None,
+    ]
+    table = quote(model._meta.db_table)
+    pk: Any = model._meta.pk
+    key = quote(str(pk.column))
+    insert = f"INSERT INTO {quote(meta.db_table)} ({targets}) SELECT {sources}, %s, %s, %s, %s "
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":  # the ids as one array
+            array = f"%s::{pk.cast_db_type(connection)}[]"
+            cursor.execute(f"{insert}FROM {table} WHERE {key} = ANY({array})", [*extra, list(pks)])
+            return
+        size = (connection.features.max_query_params or len(pks) + len(extra)) - len(extra)
+        for start in range(0, len(pks), size):
+            some = pks[start : start + size]
+            cursor.execute(
+                f"{insert}FROM {table} WHERE {key} IN ({', '.join(['%s'] * len(some))})",
+                [*extra, *some],
+            )

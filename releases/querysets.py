@@ -48,8 +48,6 @@ class ChangeReportingQuerySet(models.QuerySet[_Model]):
             return super().update(**kwargs)
         if self.query.is_sliced:
             raise TypeError("Cannot update a query once a slice has been taken.")
-        from .history import record_history
-
         with changes.batch(changes.DIRECT) as batch:
             pks, report = _affected_rows(self, kwargs)
             if not pks:
@@ -62,7 +60,7 @@ class ChangeReportingQuerySet(models.QuerySet[_Model]):
             count = super(ChangeReportingQuerySet, rows).update(**kwargs)
             if count:
                 if _tracked(self.model) & kwargs.keys():
-                    record_history(self.model, pks)
+                    changes.record_history(self.model, pks)
                 report(batch)
             return count
 

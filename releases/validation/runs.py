@@ -1143,7 +1143,7 @@ def _record(
                 _update_rows(
                     RepositoryPin, list(changed.values()), ("findings", "validation_state")
                 )
-                _record_history(sorted(changed))
+                changes.record_history(RepositoryPin, sorted(changed))
             _finish(runs, results_json, now, gathered.earlier, sync)
         _pass_on(
             [pk for pk, deferred_to in deferring.items() if deferred_to in owned],
@@ -1322,49 +1322,6 @@ def _pass_on(deferring: Sequence[int]) -> None:
         ValidationRun.objects.filter(pk__any_of=list(deferring)).update(
             counts=Subquery(holder.values("counts")), results=Subquery(holder.values("results"))
         )
-
-
-def _record_history(pin_ids: Sequence[int]) -> None:
-    """A history record (``~``, attributed as the open batch is) of each of these pins as it
-    is now, copied by the database (``INSERT ... SELECT``): what simple-history's
-    ``bulk_history_create`` makes of the rows after ``bulk_update_with_history``, without a
-    model instance per pin and per record (thousands of each when every pin changes)."""
-    if not getattr(settings, "SIMPLE_HISTORY_ENABLED", True) or not pin_ids:
-        return
-    history: Any = RepositoryPin.history.model
-    meta = history._meta
-    defaults = changes.history_defaults()
-    user = defaults["default_user"]
-    quote = connection.ops.quote_name
-    tracked = [
-        (quote(meta.get_field(field.name).column), quote(field.column))
-        for field in history.tracked_fields
-    ]
-    targets = ", ".join(
-        [target for target, _ in tracked]
-        + [
-            quote(meta.get_field(name).column)
-            for name in ("history_date", "history_change_reason", "history_type", "history_user")
-        ]
-    )
-    sources = ", ".join(source for _, source in tracked)
-    extra = [
-        meta.get_field("history_date").get_db_prep_save(defaults["default_date"], connection),
-        defaults["default_change_reason"],
-        "~",
-        user.pk if user is not None else None,
-    ]
-    size = (connection.features.max_query_params or len(pin_ids) + len(extra)) - len(extra)
-    with connection.cursor() as cursor:
-        for start in range(0, len(pin_ids), size):
-            some = pin_ids[start : start + size]
-            cursor.execute(
-                f"INSERT INTO {quote(meta.db_table)} ({targets}) "  # noqa: S608 - model names
-                f"SELECT {sources}, %s, %s, %s, %s FROM {quote(RepositoryPin._meta.db_table)} "
-                f"WHERE {quote(str(RepositoryPin._meta.pk.column))} IN "
-                f"({', '.join(['%s'] * len(some))})",
-                [*extra, *some],
-            )
 
 
 @dataclass(frozen=True)
