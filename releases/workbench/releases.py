@@ -130,6 +130,7 @@ class ReleaseAdmin(ReportsChangesAdmin):
     readonly_fields = [
         "readable_findings",
         "notion_state",
+        "pins_for_approval",
         "source",
         "revision",
         "recorded_at",
@@ -152,6 +153,7 @@ class ReleaseAdmin(ReportsChangesAdmin):
                     "notes",
                     "changelog_url",
                     "notion_state",
+                    "pins_for_approval",
                 ]
             },
         ),
@@ -289,6 +291,25 @@ class ReleaseAdmin(ReportsChangesAdmin):
         if state["failed"]:
             parts.append(f"{state['failed']} failed: {state['last_error']}")
         return "; ".join(parts)
+
+    @admin.display(description="pins digest")
+    def pins_for_approval(self, release: Release) -> SafeString | str:
+        """The digest of the pins as they are (what an approval is given for), and a link to
+        approve them that carries it: if the pins change before the approval is saved, it is
+        refused rather than given for pins the approver did not see."""
+        if release.pk is None:
+            return "—"
+        from django.urls import reverse
+        from django.utils.http import urlencode
+
+        from ..promotion.pinned import current_digests
+
+        digest = current_digests([release.pk])[release.pk]
+        approve = reverse("admin:releases_promotionapproval_add")
+        query = urlencode({"release": str(release.pk), "reviewed_pins_digest": digest})
+        return format_html(
+            '<code>{}</code> <a href="{}?{}">Approve these pins</a>', digest, approve, query
+        )
 
     @admin.display(description="findings")
     def readable_findings(self, release: Release) -> SafeString:

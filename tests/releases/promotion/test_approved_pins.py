@@ -5,6 +5,8 @@ validation run, a re-import of the same pins or their order in the manifest chan
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Callable
 from io import StringIO
 from pathlib import Path
@@ -494,4 +496,38 @@ def test_the_admin_approval_is_refused_when_the_pins_reviewed_changed(fleet: Any
     }
     assert PromotionApproval.objects.filter(user=ana).count() == 1  # the fleet's, for old pins
     assert client.post(url, {**data, "reviewed_pins_digest": current}).status_code == 302
+    assert PromotionApproval.objects.filter(user=ana, pins_digest=current).count() == 1
+
+
+def test_the_release_page_links_to_approving_its_pins_as_they_are(fleet: Any):
+    ana = fleet["people"]["ana"]
+    ana.is_staff = ana.is_superuser = True
+    ana.save()
+    client = Client()
+    client.force_login(ana)
+    release = Release.objects.get(version="1.5")
+    current = gate.check(release, "production").pins_digest
+    assert current is not None
+    PromotionApproval.objects.filter(user=ana, release=release).delete()  # withdrawn
+
+    page = client.get(reverse("admin:releases_release_change", args=[release.pk]))
+    link = re.search(
+        r'<code>([0-9a-f]{64})</code> <a href="([^"]+)">Approve these pins</a>',
+        page.content.decode(),
+    )
+    assert link is not None and link.group(1) == current
+    form = client.get(html.unescape(link.group(2)))
+    initial = form.context["adminform"].form.initial
+    assert (str(initial["release"]), initial["reviewed_pins_digest"]) == (str(release.pk), current)
+
+    answer = client.post(
+        html.unescape(link.group(2)),
+        {
+            "release": str(release.pk),
+            "environment": str(fleet["policy"].environment_id),
+            "reviewed_pins_digest": initial["reviewed_pins_digest"],
+            "_save": "Save",
+        },
+    )
+    assert answer.status_code == 302, answer.context["adminform"].form.errors
     assert PromotionApproval.objects.filter(user=ana, pins_digest=current).count() == 1
