@@ -244,10 +244,6 @@ class ReleaseList(StampedReads, ReleaseWriting):
         return any(name in self.request.query_params for name in ReleaseFilter.base_filters)
 
     @property
-    def cache_keys_read_along(self) -> tuple[str, ...]:
-        return () if self.filtered() else super().cache_keys_read_along
-
-    @property
     def page_sql_key(self) -> str | None:
         """Unfiltered, the page's query is the same for every request (but for its slice), so
         the pagination compiles it once (:func:`.pagination.page_rows`)."""
@@ -261,15 +257,17 @@ class ReleaseList(StampedReads, ReleaseWriting):
 
     @extend_schema(responses={200: docs.ReleaseSummarySerializer(many=True), **QUERY_ERRORS})
     def get(self, request: Request) -> Response:
-        if self.filtered():
-            return self.page(
-                list_rows(with_total(self.filter_queryset(self.get_queryset())), TOTAL)
-            )
-        # Unfiltered (what pipelines and dashboards poll): kept under the change stamp. The
-        # page's links hold the request's host, so the whole URL is the key.
-        return Response(
-            self.stamped(request.build_absolute_uri(), lambda: self.page(unfiltered_rows()).data)
-        )
+        # What pipelines and dashboards poll (the list, or what is in an environment) is kept
+        # under the change stamp, filtered or not. The page's links hold the request's host
+        # and its filters, so the whole URL is the key. A refused filter or page raises
+        # while building: nothing is kept.
+        def build() -> Any:
+            if not self.filtered():
+                return self.page(unfiltered_rows()).data
+            rows = list_rows(with_total(self.filter_queryset(self.get_queryset())), TOTAL)
+            return self.page(rows).data
+
+        return Response(self.stamped(request.build_absolute_uri(), build))
 
     def page(self, rows: QuerySet[Any, Any]) -> Response:
         page = self.paginate_queryset(rows)

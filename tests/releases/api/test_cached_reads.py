@@ -1,12 +1,12 @@
 """The API's cached reads (the list's entries, the manifest) are never stale.
 
 Both are kept in the cache under the release's revision, which every write path bumps through
-the change hook; and the unfiltered list's page is kept in each worker's memory under the
-change stamp (:mod:`releases.change_stamp`), which every committed change batch replaces. Each
-test here reads twice first (the second answer comes from the cache), writes through one path,
-and checks that the next answer is the new state: the same as an answer built with an empty
-cache, and not the old one. The tests commit (a transactional database), as production does:
-the stamp is only used outside a transaction and replaced when a change commits.
+the change hook; and the list's pages (filtered or not) are kept in each worker's memory under
+the change stamp (:mod:`releases.change_stamp`), which every committed change batch replaces.
+Each test here reads twice first (the second answer comes from the cache), writes through one
+path, and checks that the next answer is the new state: the same as an answer built with an
+empty cache, and not the old one. The tests commit (a transactional database), as production
+does: the stamp is only used outside a transaction and replaced when a change commits.
 """
 
 from __future__ import annotations
@@ -36,7 +36,14 @@ from tests.releases.validation.runs_world import Pin, World, eager_tasks, store
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-READS = ("/api/releases/", "/api/releases/1.4/manifest", "/api/releases/1.4/manifest?format=yaml")
+READS = (
+    "/api/releases/",
+    "/api/releases/?environment=production",
+    "/api/releases/?environment=staging",
+    "/api/releases/?validation=invalid",
+    "/api/releases/1.4/manifest",
+    "/api/releases/1.4/manifest?format=yaml",
+)
 
 
 def answers(client: APIClient) -> dict[str, bytes]:
@@ -395,6 +402,12 @@ def test_an_unchanged_list_is_answered_without_a_query(
     assert reader.get("/api/releases/?page=1").status_code == 200  # a page of its own, kept
     with django_assert_num_queries(0):
         assert reader.get("/api/releases/?page=1").status_code == 200
+    live = reader.get("/api/releases/?environment=production").content  # filtered, kept too
+    with django_assert_num_queries(0):
+        assert reader.get("/api/releases/?environment=production").content == live
+    # A refused filter is refused every time (nothing kept).
+    for _ in range(2):
+        assert reader.get("/api/releases/?validation=nonsense").status_code == 400
     manifest = reader.get("/api/releases/1.4/manifest")
     with django_assert_num_queries(0):
         again = reader.get("/api/releases/1.4/manifest")
@@ -404,6 +417,8 @@ def test_an_unchanged_list_is_answered_without_a_query(
         after = reader.get("/api/releases/").json()
     assert len(captured) >= 1
     assert [r["version"] for r in after["results"]] == ["2.0", "1.4"]
+    in_production = reader.get("/api/releases/?environment=production").json()["results"]
+    assert [r["version"] for r in in_production] == ["2.0", "1.4"]
 
 
 def test_without_a_shared_cache_every_list_reads_the_database(
