@@ -464,12 +464,18 @@ def test_an_approval_names_the_pins_reviewed_and_is_refused_when_they_changed(
     assert ok.status_code == 201, ok.content
 
 
-def test_the_admin_approval_is_refused_when_the_pins_reviewed_changed(fleet: Any, tmp_path: Path):
-    ana = fleet["people"]["ana"]
-    ana.is_staff = ana.is_superuser = True
-    ana.save()
+def signed_in_to_the_admin(fleet: Any, name: str) -> tuple[Any, Client]:
+    """One of the fleet's people, made an admin user, and a client signed in as them."""
+    person = fleet["people"][name]
+    person.is_staff = person.is_superuser = True
+    person.save()
     client = Client()
-    client.force_login(ana)
+    client.force_login(person)
+    return person, client
+
+
+def test_the_admin_approval_is_refused_when_the_pins_reviewed_changed(fleet: Any, tmp_path: Path):
+    ana, client = signed_in_to_the_admin(fleet, "ana")
     release = Release.objects.get(version="1.5")
     reviewed = gate.check(release, "production").pins_digest
     assert reviewed is not None
@@ -500,11 +506,7 @@ def test_the_admin_approval_is_refused_when_the_pins_reviewed_changed(fleet: Any
 
 
 def test_the_release_page_links_to_approving_its_pins_as_they_are(fleet: Any):
-    ana = fleet["people"]["ana"]
-    ana.is_staff = ana.is_superuser = True
-    ana.save()
-    client = Client()
-    client.force_login(ana)
+    ana, client = signed_in_to_the_admin(fleet, "ana")
     release = Release.objects.get(version="1.5")
     current = gate.check(release, "production").pins_digest
     assert current is not None

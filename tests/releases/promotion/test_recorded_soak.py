@@ -86,6 +86,18 @@ def refused_rules(response: Any) -> dict[str, str]:
     return {r["rule"]: r["message"] for r in response.json()["rules"] if not r["ok"]}
 
 
+def refused_in_production(writer: Any, version: str) -> None:
+    """Recording ``version`` as deployed in production through the API is refused for its
+    soak time alone."""
+    deploy = writer.put(
+        f"/api/releases/{version}/deployments/production/",
+        {"namespace": f"prod-v{version}", "status": "deployed"},
+        format="json",
+    )
+    assert deploy.status_code == 409, deploy.content
+    assert set(refused_rules(deploy)) == {"soak-time"}
+
+
 @pytest.mark.parametrize("staged", list(STAGED))
 def test_a_deployed_at_a_week_back_recorded_now_does_not_satisfy_a_day_of_soak(
     fleet: Any, staged: str, tmp_path: Path
@@ -114,13 +126,7 @@ def test_a_deployed_at_a_week_back_recorded_now_does_not_satisfy_a_day_of_soak(
     # Recording 1.6 in production is refused on the API and by import_manifest.
     before = snapshot()
     writer = token_client("iac-pipeline", "write")
-    deploy = writer.put(
-        "/api/releases/1.6/deployments/production/",
-        {"namespace": "prod-v1.6", "status": "deployed"},
-        format="json",
-    )
-    assert deploy.status_code == 409, deploy.content
-    assert set(refused_rules(deploy)) == {"soak-time"}
+    refused_in_production(writer, "1.6")
     path = tmp_path / "v1.6-production.yaml"
     path.write_text(production_manifest("1.6"))
     err = StringIO()
@@ -213,13 +219,7 @@ def test_a_new_deployed_at_of_a_live_deployment_starts_its_soak_again(
         f"{(redeployed + dt.timedelta(days=1)).strftime('%Y-%m-%d %H:%M')} UTC"
     }
     before = snapshot()
-    deploy = writer.put(
-        "/api/releases/1.5/deployments/production/",
-        {"namespace": "prod-v1.5", "status": "deployed"},
-        format="json",
-    )
-    assert deploy.status_code == 409, deploy.content
-    assert set(refused_rules(deploy)) == {"soak-time"}
+    refused_in_production(writer, "1.5")
     assert snapshot() == before
 
 

@@ -12,9 +12,9 @@ from registry.git.policy import GitPolicy
 from releases.models import RepositoryPin
 from releases.validation.models import ValidationRun
 from releases.validation.runs import execute_run
-from tests.gitserver import GIT, GitDaemon, RepositoryFolder
+from tests.gitserver import GIT
 
-from .runs_world import World, build_world, store
+from .runs_world import World, store
 from .test_runs import four_pins
 
 pytestmark = [
@@ -22,14 +22,6 @@ pytestmark = [
     pytest.mark.git,
     pytest.mark.django_db(transaction=True),
 ]
-
-
-@pytest.fixture
-def world(repository_folder: RepositoryFolder, git_daemon: GitDaemon, settings) -> World:
-    built = build_world(repository_folder, git_daemon)
-    settings.REGISTRY_GIT_URL_TEMPLATE = built.template
-    settings.REGISTRY_PACKAGE_INDEX_URL = None
-    return built
 
 
 def slow_policy(tmp_path: Path) -> GitPolicy:

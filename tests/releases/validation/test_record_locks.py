@@ -18,9 +18,8 @@ from releases import changes
 from releases.models import Release, RepositoryPin
 from releases.validation import runs as service
 from releases.validation.models import ValidationRun
-from tests.gitserver import GitDaemon, RepositoryFolder
 
-from .runs_world import World, build_world, store
+from .runs_world import World, store
 from .test_runs import four_pins
 
 pytestmark = [
@@ -28,14 +27,6 @@ pytestmark = [
     pytest.mark.git,
     pytest.mark.django_db(transaction=True),
 ]
-
-
-@pytest.fixture
-def world(repository_folder: RepositoryFolder, git_daemon: GitDaemon, settings) -> World:
-    built = build_world(repository_folder, git_daemon)
-    settings.REGISTRY_GIT_URL_TEMPLATE = built.template
-    settings.REGISTRY_PACKAGE_INDEX_URL = None
-    return built
 
 
 def waits_for_a_lock(pid: int, timeout: float = 20) -> bool:
