@@ -581,7 +581,7 @@ def _insert_runs(runs: Sequence[ValidationRun]) -> None:
             ]
             + [[run.release_id for run in runs]],
         )
-        ids = dict((release_id, pk) for pk, release_id in cursor.fetchall())
+        ids = {release_id: pk for pk, release_id in cursor.fetchall()}
     for run in runs:
         run.pk = ids[run.release_id]
         run._state.adding, run._state.db = False, connection.alias
@@ -1172,15 +1172,10 @@ def _set_validated_at(name: str, values: Sequence[int], now: datetime) -> None:
     ``update()`` would wait for its row count)."""
     if not values:
         return
+    query = RepositoryPin.objects.filter(**{f"{name}__any_of": list(values)}).query
+    where, params = query.get_compiler(connection.alias).compile(query.where)
     meta = RepositoryPin._meta
     quote = connection.ops.quote_name
-    field: Field[Any, Any] = meta.get_field(name)  # type: ignore[assignment]
-    column = quote(str(field.column))
-    where, params = (
-        (f"{column} = ANY(%s)", [list(values)])
-        if connection.vendor == "postgresql"
-        else (f"{column} IN ({', '.join(['%s'] * len(values))})", list(values))
-    )
     stamped = meta.get_field("validated_at")
     with connection.cursor() as cursor:
         cursor.execute(
@@ -1260,8 +1255,8 @@ def _finish(
         writing,
         ("counts", "results_digest", "results"),
         given={
-            "results_digest": _Given(lambda run: digests[run.pk]),
-            "results": _Given(lambda run: results_json[run.pk]),
+            "results_digest": lambda run: digests[run.pk],
+            "results": lambda run: results_json[run.pk],
         },
         same=done,
     )
@@ -1324,37 +1319,25 @@ def _pass_on(deferring: Sequence[int]) -> None:
         )
 
 
-@dataclass(frozen=True)
-class _Given:
-    """A field's new value, for :func:`_update_rows`, as the database takes it: ``of(row)`` is
-    the one parameter of ``sql`` (``%s``: the value itself), of the database type
-    ``db_type`` (the field's own if ``None``)."""
-
-    of: Callable[[Any], Any]
-    sql: str = "%s"
-    db_type: str | None = None
-
-
 def _update_rows(
     model: type[Model],
     rows: Sequence[_M],
     names: Sequence[str],
     *,
-    given: Mapping[str, _Given] | None = None,
+    given: Mapping[str, Callable[[Any], Any]] | None = None,
     same: Mapping[str, Any] | None = None,
-) -> int:
-    """Write these fields of these rows, each row its own values, in one statement; how
-    many rows were written.
+) -> None:
+    """Write these fields of these rows, each row its own values, in one statement.
 
     Django's ``bulk_update`` builds a CASE per field and row, which takes seconds of Python
     for thousands of pins. On PostgreSQL: one ``UPDATE ... FROM (VALUES ...)``, planned once
     (an ``executemany`` has the server parse and plan each row's statement: two to three
     times slower for thousands of rows); elsewhere (SQLite, in the process) one statement
     run for every row with ``executemany``. ``given``: fields whose value is not the row's
-    attribute (JSON already encoded, a value copied from another row); ``same``: fields
-    given one value for every row."""
+    attribute, by the function that gives it as the database takes it (JSON already
+    encoded); ``same``: fields given one value for every row."""
     if not rows:
-        return 0
+        return
     given = given or {}
     same = same or {}
     meta = model._meta
@@ -1365,7 +1348,7 @@ def _update_rows(
     quote = connection.ops.quote_name
     parameters = [
         [
-            given[field.name].of(row)
+            given[field.name](row)
             if field.name in given
             else field.get_db_prep_save(getattr(row, field.attname), connection)
             for field in fields
@@ -1373,25 +1356,18 @@ def _update_rows(
         + [row.pk]
         for row in rows
     ]
-    sql = {field.name: given[field.name].sql if field.name in given else "%s" for field in fields}
     table, key = quote(meta.db_table), quote(str(pk.column))
     with connection.cursor() as cursor:
         if connection.vendor != "postgresql":
             assignments = ", ".join(
-                [f"{quote(str(field.column))} = %s" for field in shared]
-                + [f"{quote(str(field.column))} = {sql[field.name]}" for field in fields]
+                f"{quote(str(field.column))} = %s" for field in [*shared, *fields]
             )
             cursor.executemany(
                 f"UPDATE {table} SET {assignments} WHERE {key} = %s",  # noqa: S608 - model names
                 [shared_values + row for row in parameters],
             )
-            return int(cursor.rowcount)
-        types = [
-            given[field.name].db_type or field.db_type(connection)
-            if field.name in given
-            else field.db_type(connection)
-            for field in fields
-        ] + [pk.db_type(connection)]
+            return
+        types = [field.db_type(connection) for field in fields] + [pk.db_type(connection)]
         values = [f"v{number}" for number in range(len(types))]
         row_marks = "(" + ", ".join(f"CAST(%s AS {db_type})" for db_type in types) + ")"
         assignments = ", ".join(
@@ -1400,13 +1376,12 @@ def _update_rows(
                 for field in shared
             ]
             + [
-                f"{quote(str(field.column))} = {sql[field.name].replace('%s', f'v.{value}')}"
+                f"{quote(str(field.column))} = v.{value}"
                 for field, value in zip(fields, values, strict=False)
             ]
         )
         # At most 65,535 parameters a statement (the protocol's limit with server-side binding).
         size = max(1, (65535 - len(shared)) // len(types))
-        written = 0
         for start in range(0, len(parameters), size):
             some = parameters[start : start + size]
             cursor.execute(
@@ -1415,8 +1390,6 @@ def _update_rows(
                 f"AS v({', '.join(values)}) WHERE {table}.{key} = v.{values[-1]}",
                 shared_values + [value for row in some for value in row],
             )
-            written += cursor.rowcount
-        return written
 
 
 def _take_judged(
